@@ -1,0 +1,41 @@
+/**
+ * The bus wire format (docs/wire-format.md is the contract for other languages):
+ * a ZeroMQ multipart message `[topic, payload]`, payload = msgpack array of one or more records,
+ * each a msgpack map with string keys (no msgpack extensions, no records/structures extension).
+ */
+import { Packr } from 'msgpackr';
+import { RECORD_KINDS, WIRE_FORMAT_VERSION, type BusRecord } from '../core/records.js';
+
+// Plain maps only: `useRecords: false` keeps msgpackr's structure extension off so any msgpack
+// library decodes the bytes; int64 values that fit in a double come back as numbers.
+const packr = new Packr({ useRecords: false, int64AsType: 'number', mapsAsObjects: true, variableMapSize: true });
+
+export function encodeBatch(records: readonly BusRecord[]): Buffer {
+  return packr.pack(records);
+}
+
+export class DecodeError extends Error {
+  readonly code = 'E_DECODE';
+}
+
+const KINDS = new Set<string>(RECORD_KINDS);
+
+/** Decode a payload into records, checking the envelope fields every consumer relies on. */
+export function decodeBatch(payload: Uint8Array): BusRecord[] {
+  let value: unknown;
+  try {
+    value = packr.unpack(payload);
+  } catch (e) {
+    throw new DecodeError(`payload is not msgpack: ${(e as Error).message}`);
+  }
+  const list = Array.isArray(value) ? value : [value];
+  for (const r of list) {
+    if (typeof r !== 'object' || r === null) throw new DecodeError('record is not a map');
+    const rec = r as Record<string, unknown>;
+    if (rec.v !== WIRE_FORMAT_VERSION) throw new DecodeError(`unsupported wire format version ${JSON.stringify(rec.v)}`);
+    if (typeof rec.topic !== 'string' || typeof rec.kind !== 'string' || !KINDS.has(rec.kind))
+      throw new DecodeError('record lacks topic or a known kind');
+    if (typeof rec.seq !== 'number' || typeof rec.session !== 'string') throw new DecodeError('record lacks seq or session');
+  }
+  return list as BusRecord[];
+}
