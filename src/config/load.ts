@@ -71,73 +71,96 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
   return problems;
 }
 
-/** Cross-field checks over a schema-valid config. Each problem is `path: message`. */
-export function crossCheck(cfg: Config): string[] {
+type Loose = Record<string, unknown>;
+const obj = (v: unknown): Loose => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Loose) : {});
+const arr = (v: unknown): Loose[] => (Array.isArray(v) ? v.map(obj) : []);
+const str = (v: unknown, dflt = ''): string => (typeof v === 'string' ? v : dflt);
+const int = (v: unknown): number | undefined => (Number.isInteger(v) ? (v as number) : undefined);
+
+/**
+ * Cross-field checks a schema cannot express. They run on the raw object too (before defaults,
+ * even when the schema failed) so one run reports every problem; values of the wrong type are
+ * skipped here because the schema already names them. Each problem is `path: message`.
+ */
+export function crossCheck(input: unknown): string[] {
+  const cfg = obj(input);
+  const publishers = arr(cfg.publishers);
+  const subscribers = arr(cfg.subscribers);
+  const influx = obj(cfg.influxdb);
+  const consoleCfg = obj(cfg.console);
   const problems: string[] = [];
   // Ports: every listening port nbpy owns, per host.
   const ports = new Map<string, string>();
-  const claim = (p: number, hostName: string, path: string, who: string) => {
+  const claim = (p: number | undefined, hostName: string, path: string, who: string) => {
+    if (p === undefined) return;
     const key = `${hostName === '0.0.0.0' ? '*' : hostName}:${p}`;
     const prev = ports.get(key) ?? ports.get(`*:${p}`);
     if (prev) problems.push(`${path}: port ${p} is already used by ${prev}; pick a free port`);
     else ports.set(key, `${path} (${who})`);
   };
-  cfg.publishers.forEach((p, i) => {
-    claim(p.port, p.bindHost, `publishers[${i}].port`, p.name);
-    claim(p.statusPort, p.bindHost, `publishers[${i}].statusPort`, p.name);
+  publishers.forEach((p, i) => {
+    const h = str(p.bindHost, '127.0.0.1');
+    claim(int(p.port), h, `publishers[${i}].port`, str(p.name));
+    claim(int(p.statusPort), h, `publishers[${i}].statusPort`, str(p.name));
   });
-  cfg.subscribers.forEach((s, i) => claim(s.port, s.bindHost, `subscribers[${i}].port`, s.name));
-  if (cfg.console.enabled) claim(cfg.console.port, cfg.console.host, 'console.port', 'console');
+  subscribers.forEach((s, i) => claim(int(s.port), str(s.bindHost, '127.0.0.1'), `subscribers[${i}].port`, str(s.name)));
+  if (consoleCfg.enabled !== false) claim(int(consoleCfg.port) ?? 8080, str(consoleCfg.host, '127.0.0.1'), 'console.port', 'console');
 
   // Names are unique across publishers and subscribers (they name processes, logs and PID files).
   const names = new Map<string, string>();
   const nameOf = (n: string, path: string) => {
+    if (!n) return;
     const prev = names.get(n);
     if (prev) problems.push(`${path}: name "${n}" is already used by ${prev}`);
     else names.set(n, path);
   };
-  cfg.publishers.forEach((p, i) => nameOf(p.name, `publishers[${i}].name`));
-  cfg.subscribers.forEach((s, i) => nameOf(s.name, `subscribers[${i}].name`));
+  publishers.forEach((p, i) => nameOf(str(p.name), `publishers[${i}].name`));
+  subscribers.forEach((s, i) => nameOf(str(s.name), `subscribers[${i}].name`));
 
   // Topics: one publisher per topic, and no topic that is a prefix of another (ZeroMQ prefix match
   // would deliver both to a subscriber of the shorter one).
   const topics = new Map<string, string>();
-  cfg.publishers.forEach((p, i) => {
-    const prev = topics.get(p.topic);
-    if (prev) problems.push(`publishers[${i}].topic: topic "${p.topic}" is already published by ${prev}`);
-    else topics.set(p.topic, `publishers[${i}] (${p.name})`);
+  publishers.forEach((p, i) => {
+    const t = str(p.topic);
+    if (!t) return;
+    const prev = topics.get(t);
+    if (prev) problems.push(`publishers[${i}].topic: topic "${t}" is already published by ${prev}`);
+    else topics.set(t, `publishers[${i}]`);
   });
   for (const [a, wa] of topics)
     for (const [b] of topics)
-      if (a !== b && b.startsWith(a))
-        problems.push(`${wa.split(' ')[0]}.topic: topic "${a}" is a prefix of "${b}"; subscribers of "${a}" would also receive "${b}"`);
+      if (a !== b && b.startsWith(a)) problems.push(`${wa}.topic: topic "${a}" is a prefix of "${b}"; subscribers of "${a}" would also receive "${b}"`);
 
-  const measurementNames = new Set(Object.keys(cfg.influxdb.measurements));
-  const rpNames = new Set(cfg.influxdb.retentionPolicies.map((r) => r.name));
-  cfg.subscribers.forEach((s, i) => {
-    s.topics.forEach((t, j) => {
-      if (![...topics.keys()].some((pt) => pt.startsWith(t)))
-        problems.push(
-          `subscribers[${i}].topics[${j}]: no publisher publishes topic "${t}" (published: ${[...topics.keys()].join(', ') || 'none'})`,
-        );
+  const measurementNames = new Set(Object.keys(obj(influx.measurements)));
+  const rps = Array.isArray(influx.retentionPolicies) ? arr(influx.retentionPolicies) : [{ name: 'default', default: true }, { name: 'high_frequency' }, { name: 'long_term' }];
+  const rpNames = new Set(rps.map((r) => str(r.name)));
+  subscribers.forEach((s, i) => {
+    (Array.isArray(s.topics) ? s.topics : []).forEach((t: unknown, j: number) => {
+      if (typeof t === 'string' && ![...topics.keys()].some((pt) => pt.startsWith(t)))
+        problems.push(`subscribers[${i}].topics[${j}]: no publisher publishes topic "${t}" (published: ${[...topics.keys()].join(', ') || 'none'})`);
     });
-    for (const [kind, m] of Object.entries(s.measurements))
-      if (!measurementNames.has(m))
+    for (const [kind, m] of Object.entries(obj(s.measurements)))
+      if (typeof m === 'string' && !measurementNames.has(m))
         problems.push(`subscribers[${i}].measurements.${kind}: measurement "${m}" is not defined in influxdb.measurements`);
-    if (!rpNames.has(s.retentionPolicy))
-      problems.push(`subscribers[${i}].retentionPolicy: "${s.retentionPolicy}" is not one of influxdb.retentionPolicies (${[...rpNames].join(', ')})`);
+    const rp = str(s.retentionPolicy, 'high_frequency');
+    if (!rpNames.has(rp)) problems.push(`subscribers[${i}].retentionPolicy: "${rp}" is not one of influxdb.retentionPolicies (${[...rpNames].join(', ')})`);
   });
 
-  const defaults = cfg.influxdb.retentionPolicies.filter((r) => r.default);
-  if (defaults.length !== 1)
-    problems.push(`influxdb.retentionPolicies: exactly one policy must have "default": true (found ${defaults.length})`);
+  const defaults = rps.filter((r) => r.default === true);
+  if (defaults.length !== 1) problems.push(`influxdb.retentionPolicies: exactly one policy must have "default": true (found ${defaults.length})`);
   const rpSeen = new Set<string>();
-  cfg.influxdb.retentionPolicies.forEach((r, i) => {
-    if (rpSeen.has(r.name)) problems.push(`influxdb.retentionPolicies[${i}].name: duplicate policy "${r.name}"`);
-    rpSeen.add(r.name);
+  rps.forEach((r, i) => {
+    const n = str(r.name);
+    if (rpSeen.has(n)) problems.push(`influxdb.retentionPolicies[${i}].name: duplicate policy "${n}"`);
+    rpSeen.add(n);
   });
-  for (const m of [cfg.influxdb.eventsMeasurement, cfg.influxdb.healthMeasurement])
-    if (!measurementNames.has(m)) problems.push(`influxdb.measurements: "${m}" is referenced but not defined`);
+  for (const [key, dflt] of [
+    ['eventsMeasurement', 'nbpy_events'],
+    ['healthMeasurement', 'nbpy_health'],
+  ] as const) {
+    const m = str(influx[key], dflt);
+    if (!measurementNames.has(m)) problems.push(`influxdb.${key}: measurement "${m}" is not defined in influxdb.measurements`);
+  }
   return problems;
 }
 
@@ -164,10 +187,9 @@ export function parseConfig(raw: unknown, sourceName: string, env: NodeJS.Proces
         problems.push(`${label}: ${formatPath(issue.path)}: ${issue.message}`);
       }
     }
-    throw new UsageError(problems.join('\n'), problems);
   }
-  problems.push(...crossCheck(result.data).map((p) => `${label}: ${p}`));
-  if (problems.length) throw new UsageError(problems.join('\n'), problems);
+  problems.push(...crossCheck(result.success ? result.data : copy).map((p) => `${label}: ${p}`));
+  if (problems.length || !result.success) throw new UsageError(problems.join('\n'), problems);
   return result.data;
 }
 

@@ -1,0 +1,68 @@
+/**
+ * Sequence tracking on the consumer side (pure state): per publisher session, the last seq seen.
+ * A hole between two seqs of one session is loss on the bus (PUB dropped at its high-water mark,
+ * or the subscriber was not connected); a new session id is a publisher restart.
+ */
+import type { BusRecord } from '../core/records.js';
+
+export interface SeqEvent {
+  type: 'gap' | 'new_session';
+  publisher: string;
+  session: string;
+  /** For gaps: first and last missing seq (inclusive). */
+  first?: number;
+  last?: number;
+}
+
+interface SessionState {
+  publisher: string;
+  last: number;
+}
+
+export class SequenceTracker {
+  private readonly sessions = new Map<string, SessionState>();
+  /** Records missing inside sessions, summed. */
+  missing = 0;
+  gaps = 0;
+  sessionsSeen = 0;
+
+  /**
+   * Observe one record. Data records advance the session; heartbeats (whose seq is the last data seq
+   * published) reveal loss at the tail. Returns the events this record reveals.
+   */
+  observe(r: BusRecord, coversTopic: (topic: string) => boolean = () => true): SeqEvent[] {
+    const events: SeqEvent[] = [];
+    const isHb = r.kind === 'heartbeat';
+    // A heartbeat speaks for its data topic only if we receive that topic at all.
+    if (isHb && !coversTopic(r.data_topic)) return events;
+    let s = this.sessions.get(r.session);
+    if (!s) {
+      // Joining mid-stream: the first record seen sets the baseline; holes are counted after it.
+      s = { publisher: r.publisher, last: r.seq };
+      this.sessions.set(r.session, s);
+      this.sessionsSeen++;
+      events.push({ type: 'new_session', publisher: r.publisher, session: r.session });
+      return events;
+    }
+    // ZeroMQ keeps order per publisher connection and a publisher flushes its data before each
+    // heartbeat, so a heartbeat whose seq is ahead of the data means the data in between was lost.
+    if (r.seq > s.last + (isHb ? 0 : 1)) {
+      const first = s.last + 1;
+      const last = isHb ? r.seq : r.seq - 1;
+      this.gaps++;
+      this.missing += last - first + 1;
+      events.push({ type: 'gap', publisher: r.publisher, session: r.session, first, last });
+    }
+    if (r.seq > s.last) s.last = r.seq;
+    return events;
+  }
+
+  /** Last data seq seen per session. */
+  lastSeq(session: string): number | undefined {
+    return this.sessions.get(session)?.last;
+  }
+
+  sessionCount(): number {
+    return this.sessions.size;
+  }
+}
