@@ -10,8 +10,27 @@ import { RECORD_KINDS, WIRE_FORMAT_VERSION, type BusRecord } from '../core/recor
 // library decodes the bytes; int64 values that fit in a double come back as numbers.
 const packr = new Packr({ useRecords: false, int64AsType: 'number', mapsAsObjects: true, variableMapSize: true });
 
+/**
+ * msgpackr writes a JS number outside the 32-bit range as a float64; the contract says integers
+ * (µs times, sequence numbers) are msgpack integers, so such values go out as int64 via BigInt.
+ */
+const big = (v: number): number | bigint => ((v > 0xffffffff || v < -0x80000000) && Number.isInteger(v) ? BigInt(v) : v);
+
+function wireSafe(record: BusRecord): Record<string, unknown> {
+  // The fields that can leave the 32-bit range are known: times in µs and counters. Converting just
+  // those keeps encoding fast (a generic walk over every key halves the bus throughput).
+  const out: Record<string, unknown> = { ...record, seq: big(record.seq), ts_event_us: big(record.ts_event_us), ts_recv_us: big(record.ts_recv_us) };
+  if (record.kind === 'gap') {
+    out.gap_start_us = big(record.gap_start_us);
+    out.gap_end_us = big(record.gap_end_us);
+    out.first_missing_seq = big(record.first_missing_seq);
+    out.last_missing_seq = big(record.last_missing_seq);
+  }
+  return out;
+}
+
 export function encodeBatch(records: readonly BusRecord[]): Buffer {
-  return packr.pack(records);
+  return packr.pack(records.map(wireSafe));
 }
 
 export class DecodeError extends Error {

@@ -42,26 +42,31 @@ export class BusSubscriber {
 
   /** Records in arrival order, one decoded batch at a time. Ends when the socket is closed. */
   async *batches(): AsyncGenerator<BusRecord[]> {
-    try {
-      for await (const frames of this.sock) {
-        this.stats.messages_in++;
-        const payload = frames[1];
-        if (!payload) {
-          this.countError(new Error('message without payload frame'), frames[0] ?? Buffer.alloc(0));
-          continue;
-        }
-        let records: BusRecord[];
-        try {
-          records = decodeBatch(payload);
-        } catch (e) {
-          this.countError(e as Error, payload);
-          continue;
-        }
-        this.stats.records_in += records.length;
-        yield records;
+    // An explicit receive loop (not `for await` over the socket): breaking out of the consumer's loop
+    // then ends this generator at its `yield` without waiting on a receive that may never complete.
+    while (!this.sock.closed) {
+      let frames: Buffer[];
+      try {
+        frames = await this.sock.receive();
+      } catch (e) {
+        if (this.sock.closed) return;
+        throw e;
       }
-    } catch (e) {
-      if (!this.sock.closed) throw e;
+      this.stats.messages_in++;
+      const payload = frames[1];
+      if (!payload) {
+        this.countError(new Error('message without payload frame'), frames[0] ?? Buffer.alloc(0));
+        continue;
+      }
+      let records: BusRecord[];
+      try {
+        records = decodeBatch(payload);
+      } catch (e) {
+        this.countError(e as Error, payload);
+        continue;
+      }
+      this.stats.records_in += records.length;
+      yield records;
     }
   }
 

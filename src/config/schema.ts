@@ -201,6 +201,19 @@ export const oandaPublisherSchema = z.strictObject({
     .default({ tokenEnv: 'NBPY_OANDA_TOKEN', accountIdEnv: 'NBPY_OANDA_ACCOUNT_ID' }),
 });
 
+/** Betfair ESA marketDataFilter.fields values (venues.md §3.2). */
+export const BETFAIR_MARKET_DATA_FIELDS = [
+  'EX_BEST_OFFERS_DISP',
+  'EX_BEST_OFFERS',
+  'EX_ALL_OFFERS',
+  'EX_TRADED',
+  'EX_TRADED_VOL',
+  'EX_LTP',
+  'EX_MARKET_DEF',
+  'SP_TRADED',
+  'SP_PROJECTED',
+] as const;
+
 export const betfairPublisherSchema = z.strictObject({
   ...publisherCommon,
   venue: z.literal('betfair'),
@@ -211,6 +224,14 @@ export const betfairPublisherSchema = z.strictObject({
   marketTypes: z.array(z.string()).default([]),
   /** Betfair ladder levels for the data filter (1-10). */
   ladderLevels: positiveInt('1-10').max(10).default(3),
+  /**
+   * marketDataFilter.fields to subscribe to. Records use the best ladder view subscribed: EX_ALL_OFFERS
+   * (full depth, heavy) over EX_BEST_OFFERS over EX_BEST_OFFERS_DISP (virtual prices included).
+   */
+  dataFields: z
+    .array(z.enum(BETFAIR_MARKET_DATA_FIELDS))
+    .min(1)
+    .default(['EX_BEST_OFFERS', 'EX_TRADED', 'EX_TRADED_VOL', 'EX_LTP', 'EX_MARKET_DEF']),
   host: z.string().default('stream-api.betfair.com'),
   credentials: z
     .strictObject({ appKeyEnv: envName.default('NBPY_BETFAIR_APP_KEY'), sessionTokenEnv: envName.default('NBPY_BETFAIR_SESSION_TOKEN') })

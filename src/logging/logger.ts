@@ -10,6 +10,7 @@
 import { pino, type Logger, type DestinationStream, type LevelWithSilent } from 'pino';
 import { join } from 'node:path';
 import { RotatingFileWriter } from './rotating-file.js';
+import { scrubSecrets } from './redact.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
@@ -79,21 +80,10 @@ class ConsoleStream implements DestinationStream {
   }
 }
 
-/** Scrub secret values inside a JSON line: JSON-escaped too, so a secret with a quote is still caught. */
+/** Scrub secret values inside a JSON line: also in JSON-escaped form, so a secret with a quote is still caught. */
 function jsonScrubber(secrets: string[]): (s: string) => string {
-  const values = new Set<string>();
-  for (const s of secrets) {
-    if (s.length < 4) continue;
-    values.add(s);
-    values.add(JSON.stringify(s).slice(1, -1));
-    values.add(encodeURIComponent(s));
-  }
-  const list = [...values].sort((a, b) => b.length - a.length);
-  return (line) => {
-    let out = line;
-    for (const v of list) out = out.split(v).join('[redacted]');
-    return out;
-  };
+  const all = [...secrets, ...secrets.map((v) => JSON.stringify(v).slice(1, -1))];
+  return (line) => scrubSecrets(line, all);
 }
 
 export interface NbpyLogger extends Logger {
@@ -116,11 +106,17 @@ export function createLogger(options: CreateLoggerOptions): NbpyLogger {
     });
     streams.push({ stream: writer, level });
   } else {
-    streams.push({ stream: pino.destination({ fd: 1, sync: true }), level });
+    const stdout = pino.destination({ fd: 1, sync: true });
+    // Under a supervisor stdout is a pipe; if the supervisor dies, EPIPE must not take the service down with it.
+    stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+    streams.push({ stream: stdout, level });
   }
   const consoleOut = options.consoleStream ?? process.stderr;
   const wantConsole = options.console ?? (Boolean(options.dir) && process.stderr.isTTY === true);
-  if (wantConsole) streams.push({ stream: new ConsoleStream(consoleOut, options.consoleStream === undefined && process.stderr.isTTY), level });
+  if (wantConsole)
+    streams.push({ stream: new ConsoleStream(consoleOut, options.consoleStream === undefined && process.stderr.isTTY), level });
   const scrub = options.secrets?.length ? jsonScrubber(options.secrets) : null;
   const wrapped = scrub ? streams.map((s) => ({ ...s, stream: new ScrubbingStream(s.stream, scrub) })) : streams;
   const destination = wrapped.length === 1 ? (wrapped[0] as { stream: DestinationStream }).stream : pino.multistream(wrapped);

@@ -4,7 +4,8 @@
  *
  * Files: `<file>` is active; `<file>.1` is the newest rotated, up to `<file>.<maxFiles-1>`.
  * Caps:
- * - one file never exceeds `maxFileBytes` (a single longer write is truncated to fit);
+ * - one file never exceeds `maxFileBytes` (a write that fits in one file is never split; a longer one is split
+ *   at file boundaries);
  * - at most `maxFiles` files per stream, the active one included;
  * - at each rotation, the oldest rotated `*.log.N` files of the whole directory are deleted until the directory's
  *   log files plus a full active file fit in `maxTotalBytes`. With one writer per directory the total therefore
@@ -53,17 +54,35 @@ export class RotatingFileWriter {
   write(chunk: string | Uint8Array): boolean {
     let buf = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (buf.length === 0) return true;
-    if (buf.length > this.maxFileBytes) buf = buf.subarray(0, this.maxFileBytes);
+    if (buf.length > this.maxFileBytes) {
+      // Longer than a whole file (a pipe chunk of captured output): split at file boundaries; only the tail
+      // that fits in maxFiles files can survive anyway.
+      const keep = this.maxFileBytes * this.maxFiles;
+      if (buf.length > keep) buf = buf.subarray(buf.length - keep);
+      let ok = true;
+      while (buf.length > 0) {
+        if (this.size >= this.maxFileBytes) this.rotate();
+        const space = this.maxFileBytes - this.size;
+        ok = this.append(buf.subarray(0, space)) && ok;
+        buf = buf.subarray(space);
+      }
+      return ok;
+    }
+    // A chunk that fits goes whole into one file, so JSON lines are never split across files.
     if (this.size + buf.length > this.maxFileBytes && this.size > 0) this.rotate();
-    if (this.fd === null) this.open();
+    return this.append(buf);
+  }
+
+  private append(buf: Buffer): boolean {
     try {
+      if (this.fd === null) this.open();
       let off = 0;
       while (off < buf.length) off += writeSync(this.fd as number, buf, off, buf.length - off);
       this.size += buf.length;
+      return true;
     } catch {
       return false;
     }
-    return true;
   }
 
   /** pino's destination contract also calls flushSync on fatal paths; writes are already synchronous. */

@@ -2,13 +2,14 @@
  * Record -> point mapping shared by every sink (InfluxDB line protocol, the embedded store), so a
  * record lands as the same measurement, tags, fields and point identity in both. Pure: no I/O.
  *
- * Point identity (what makes a replayed batch overwrite itself instead of doubling) is InfluxDB's:
- * measurement + retention policy + tag set + timestamp. The timestamp is nanoseconds derived from
- * the record, not from the clock: `ts_event_us * 1000 + (seq mod 1000)`. Records of one series that
- * share a microsecond (a snapshot burst) thus get distinct nanoseconds without any high-cardinality
- * tag, while the microsecond stays exact. Only when one batch holds more than that for one series
- * and microsecond does {@link assignPointTimesNs} move the extra points to the next free nanosecond
- * (deterministically, so the same batch replayed still lands on the same points).
+ * Point identity (what makes a replayed batch overwrite itself instead of doubling) is the one of
+ * ./influx/line-protocol.ts: measurement + retention policy + tag set + publisher `session` +
+ * timestamp, the timestamp being nanoseconds derived from the record, not from the clock:
+ * `ts_event_us * 1000 + (seq mod 1000)`. Records of one series that share a microsecond (a
+ * snapshot burst) thus get distinct nanoseconds without a high-cardinality tag, and the microsecond
+ * stays exact. Beyond that bound (over 1000 seqs of one session and series in one microsecond),
+ * {@link assignPointTimesNs} moves the extra points of a batch to the next free nanosecond,
+ * deterministically, so the same batch replayed still lands on the same points.
  */
 import type { BusRecord } from '../core/records.js';
 import type { MeasurementSchema } from '../config/schema.js';
@@ -28,6 +29,8 @@ export interface Point {
   /** Publisher session and seq: which record this point came from (identity within a µs). */
   session: string;
   seq: number;
+  /** Series + session, precomputed by {@link recordToPoint} (see {@link identityKey}). */
+  identity?: string;
 }
 
 export type PointResult = { ok: true; point: Point } | { ok: false; reason: DropReason; detail: string };
@@ -90,6 +93,43 @@ function coerce(value: FieldValue, type: MeasurementSchema['fields'][string]): F
   }
 }
 
+type Getter = (r: Readonly<Record<string, unknown>>) => unknown;
+const LEVEL_RE = /^(bid|ask|back|lay)_(\d+)_(price|qty)$/;
+const LEVEL_SOURCE: Readonly<Record<string, string>> = { bid: 'bids', ask: 'asks', back: 'back', lay: 'lay' };
+
+/** How a schema key is read from a record (the same lookup as {@link flattenRecord}, compiled). */
+function getter(key: string): Getter {
+  const m = LEVEL_RE.exec(key);
+  if (!m) return (r) => r[key];
+  const src = LEVEL_SOURCE[m[1]!]!;
+  const idx = Number(m[2]) - 1;
+  const part = m[3] === 'price' ? 0 : 1;
+  return (r) => {
+    const levels = r[src];
+    if (!Array.isArray(levels)) return r[key];
+    const level = levels[idx] as readonly unknown[] | undefined;
+    return level ? level[part] : undefined;
+  };
+}
+
+interface Compiled {
+  /** Tags sorted by key, so the series key needs no sort per point. */
+  tags: { key: string; get: Getter }[];
+  fields: { key: string; type: MeasurementSchema['fields'][string]; get: Getter }[];
+}
+const compiledSchemas = new WeakMap<MeasurementSchema, Compiled>();
+function compile(schema: MeasurementSchema): Compiled {
+  let c = compiledSchemas.get(schema);
+  if (!c) {
+    c = {
+      tags: [...new Set(schema.tags)].sort().map((key) => ({ key, get: getter(key) })),
+      fields: Object.entries(schema.fields).map(([key, type]) => ({ key, type, get: getter(key) })),
+    };
+    compiledSchemas.set(schema, c);
+  }
+  return c;
+}
+
 /**
  * Map one record to a point of `measurement` under its schema: tags and fields are the schema's
  * keys looked up in the record (see {@link flattenRecord}); keys the record lacks are left out;
@@ -101,28 +141,45 @@ export function recordToPoint(record: BusRecord, schema: MeasurementSchema | und
   if (!Number.isSafeInteger(record.ts_event_us) || record.ts_event_us < 0) {
     return { ok: false, reason: 'invalid_record', detail: `ts_event_us ${String(record.ts_event_us)} is not a non-negative integer` };
   }
-  const flat = flattenRecord(record);
+  const c = compile(schema);
+  const r = record as unknown as Readonly<Record<string, unknown>>;
   const tags: Record<string, string> = {};
-  for (const tag of schema.tags) {
-    const v = flat.get(tag);
-    if (v === undefined) continue;
+  let series = measurement;
+  for (const t of c.tags) {
+    const v = t.get(r);
+    if (v === null || v === undefined) continue;
     const s = String(v);
-    if (s !== '') tags[tag] = s;
+    if (s === '') continue;
+    tags[t.key] = s;
+    series += `,${t.key}=${s}`;
   }
   const fields: Record<string, FieldValue> = {};
-  for (const [field, type] of Object.entries(schema.fields)) {
-    const v = flat.get(field);
-    if (v === undefined) continue;
-    const typed = coerce(v, type);
+  let nFields = 0;
+  for (const f of c.fields) {
+    const v = f.get(r);
+    if (v === null || v === undefined || (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')) continue;
+    const typed = coerce(v, f.type);
     if (typed === undefined) {
-      return { ok: false, reason: 'invalid_record', detail: `${measurement}.${field}: ${JSON.stringify(v)} is not a ${type}` };
+      return { ok: false, reason: 'invalid_record', detail: `${measurement}.${f.key}: ${JSON.stringify(v)} is not a ${f.type}` };
     }
-    fields[field] = typed;
+    fields[f.key] = typed;
+    nFields++;
   }
-  if (Object.keys(fields).length === 0) {
+  if (nFields === 0) {
     return { ok: false, reason: 'invalid_record', detail: `${record.kind} record has none of the fields of ${measurement}` };
   }
-  return { ok: true, point: { measurement, tags, fields, timeUs: record.ts_event_us, session: record.session, seq: record.seq } };
+  return {
+    ok: true,
+    point: {
+      measurement,
+      tags,
+      fields,
+      timeUs: record.ts_event_us,
+      session: record.session,
+      seq: record.seq,
+      identity: `${series}\u0000${record.session}`,
+    },
+  };
 }
 
 /** Stable key of a point's series: measurement + sorted tag set. */
@@ -133,40 +190,55 @@ export function seriesKey(point: Pick<Point, 'measurement' | 'tags'>): string {
   return out;
 }
 
+/** Key of a point's identity apart from time: series + publisher session. */
+export function identityKey(point: Pick<Point, 'measurement' | 'tags' | 'session'>): string {
+  return `${seriesKey(point)}\u0000${point.session}`;
+}
+
 /**
  * The InfluxDB timestamp (ns) of each point, in order: `timeUs * 1000 + (seq mod 1000)`, moved to
- * the next free nanosecond of its series when another point of the batch already holds it. The
- * same record twice in a batch (same series, µs, session and seq) gets the same timestamp, so it is
- * one point. Deterministic: the same batch always gives the same timestamps.
+ * the next free nanosecond of its series and session when another point of the batch already holds
+ * it. The same record twice in a batch (same series, session, µs and seq) gets the same timestamp,
+ * so it is one point. Deterministic: the same batch always gives the same timestamps.
  */
 export function assignPointTimesNs(points: readonly Point[]): bigint[] {
-  const byRecord = new Map<string, bigint>();
-  const used = new Map<string, Set<bigint>>();
-  /** Per series, where the last overflow probe ended: keeps a 10k-point burst linear, not quadratic. */
-  const overflowNext = new Map<string, bigint>();
-  const out: bigint[] = [];
-  for (const p of points) {
-    const series = seriesKey(p);
-    const recordKey = `${series}\u0000${p.timeUs}\u0000${p.session}\u0000${p.seq}`;
-    const seen = byRecord.get(recordKey);
-    if (seen !== undefined) {
-      out.push(seen);
-      continue;
+  // Per identity and µs: which sub-µs slots are held and by which seq. Nanoseconds stay (µs, sub)
+  // number pairs while probing; the common case (no collision) allocates no Set and no key string.
+  const used = new Map<string, Map<number, Map<number, number>>>();
+  /** Records moved by a collision, so the same record again lands on the same moved slot. */
+  const moved = new Map<string, [number, number]>();
+  /** Per identity, where the last overflow probe ended: keeps a 10k-point burst linear, not quadratic. */
+  const overflowNext = new Map<string, [number, number]>();
+  const out: bigint[] = new Array<bigint>(points.length);
+  const holder = (m: Map<number, Map<number, number>>, us: number, sub: number) => m.get(us)?.get(sub);
+  const take = (m: Map<number, Map<number, number>>, us: number, sub: number, seq: number) => {
+    let slots = m.get(us);
+    if (!slots) m.set(us, (slots = new Map()));
+    slots.set(sub, seq);
+  };
+  points.forEach((p, i) => {
+    const id = p.identity ?? identityKey(p);
+    let taken = used.get(id);
+    if (!taken) used.set(id, (taken = new Map()));
+    let us = p.timeUs;
+    let sub = Number.isSafeInteger(p.seq) ? ((p.seq % 1000) + 1000) % 1000 : 0;
+    const natural = holder(taken, us, sub);
+    if (natural === undefined) take(taken, us, sub, p.seq);
+    else if (natural !== p.seq) {
+      const recordKey = `${id}\u0000${p.timeUs}\u0000${p.seq}`;
+      const again = moved.get(recordKey);
+      if (again) [us, sub] = again;
+      else {
+        const hint = overflowNext.get(id);
+        if (hint && (hint[0] > us || (hint[0] === us && hint[1] > sub))) [us, sub] = hint;
+        while (holder(taken, us, sub) !== undefined) if (++sub === 1000) [us, sub] = [us + 1, 0];
+        take(taken, us, sub, p.seq);
+        overflowNext.set(id, sub === 999 ? [us + 1, 0] : [us, sub + 1]);
+        moved.set(recordKey, [us, sub]);
+      }
     }
-    let taken = used.get(series);
-    if (!taken) used.set(series, (taken = new Set()));
-    const offset = Number.isSafeInteger(p.seq) ? ((p.seq % 1000) + 1000) % 1000 : 0;
-    let ns = BigInt(p.timeUs) * 1000n + BigInt(offset);
-    if (taken.has(ns)) {
-      const hint = overflowNext.get(series);
-      if (hint !== undefined && hint > ns) ns = hint;
-      while (taken.has(ns)) ns += 1n;
-      overflowNext.set(series, ns + 1n);
-    }
-    taken.add(ns);
-    byRecord.set(recordKey, ns);
-    out.push(ns);
-  }
+    out[i] = BigInt(us) * 1000n + BigInt(sub);
+  });
   return out;
 }
 

@@ -40,8 +40,7 @@ export const defaultRestartPolicy: RestartPolicyOptions = {
 
 /** What to do after an exit. */
 export type RestartDecision =
-  | { action: 'restart'; delayMs: number; attempt: number; crashLoop: boolean }
-  | { action: 'stay_down'; reason: 'deliberate_stop' };
+  { action: 'restart'; delayMs: number; attempt: number; crashLoop: boolean } | { action: 'stay_down'; reason: 'deliberate_stop' };
 
 export type PolicyHealth = 'ok' | 'backoff' | 'crash_loop';
 

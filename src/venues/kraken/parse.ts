@@ -101,7 +101,8 @@ export type ParseResult<M> = { ok: true; msg: M } | { ok: false; error: ParseErr
 /** Thrown inside the schema readers; turned into a `schema` ParseError. */
 class SchemaError extends Error {}
 
-const isObj = (v: JsonValue | undefined): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof JsonNum);
+const isObj = (v: JsonValue | undefined): v is JsonObject =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof JsonNum);
 
 const DECIMAL_RE = /^-?\d+(\.\d+)?([eE][+-]?\d+)?$/;
 
@@ -192,7 +193,15 @@ function readTrade(d: JsonObject): V2Trade {
   const price = reqNum(d, 'price');
   const qty = reqNum(d, 'qty');
   if (!DECIMAL_RE.test(price) || !DECIMAL_RE.test(qty)) throw new SchemaError('price/qty: not decimal');
-  return { symbol: reqStr(d, 'symbol'), side, price, qty, ord_type: optStr(d, 'ord_type') ?? '', trade_id: id, timestamp: optStr(d, 'timestamp') };
+  return {
+    symbol: reqStr(d, 'symbol'),
+    side,
+    price,
+    qty,
+    ord_type: optStr(d, 'ord_type') ?? '',
+    trade_id: id,
+    timestamp: optStr(d, 'timestamp'),
+  };
 }
 
 function readPair(d: JsonObject): V2Pair {

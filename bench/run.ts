@@ -1,0 +1,23 @@
+/**
+ * The benchmark harness: `npm run bench -- <name> [options]`. Each benchmark prints its figures and,
+ * as its last line, `bench <name> key=value ...`. Benchmarks are commands, never timed tests.
+ *   bus     records/s over the ZeroMQ bus between two processes, and records lost
+ *   parse   venue messages parsed, applied and normalised per second on one core
+ *   ingest  records/s from the bus into a private InfluxDB, and records lost
+ */
+const [name, ...args] = process.argv.slice(2);
+
+const benches: Record<string, () => Promise<string>> = {
+  bus: async () => (await import('./bus.js')).run(args),
+  parse: async () => (await import('./parse.js')).run(args),
+  ingest: async () => (await import('./ingest.js')).run(args),
+};
+
+const bench = name ? benches[name] : undefined;
+if (!bench) {
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]`);
+  process.exit(2);
+}
+const last = await bench();
+console.log(last);
+process.exit(0);

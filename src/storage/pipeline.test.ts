@@ -1,0 +1,204 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as tick } from 'node:timers/promises';
+import { FakeClock } from '../core/clock.js';
+import { NbpyError } from '../core/errors.js';
+import type { BusRecord, TickRecord } from '../core/records.js';
+import { StoragePipeline, backoffDelayMs } from './pipeline.js';
+import type { Sink, WriteResult, WriteTarget } from './sink.js';
+
+class FakeSink implements Sink {
+  readonly kind = 'embedded' as const;
+  up = true;
+  fatal = false;
+  stored = new Map<string, number>();
+  calls = 0;
+  order: number[] = [];
+  async open() {}
+  async write(records: readonly BusRecord[]): Promise<WriteResult> {
+    this.calls++;
+    await tick();
+    if (this.fatal) throw new NbpyError('E_BAD', 'bad request', false);
+    if (!this.up) throw new NbpyError('E_DOWN', 'store down', true);
+    for (const r of records) this.stored.set(`${r.session}:${r.seq}`, r.seq);
+    this.order.push(records[0]!.seq);
+    return { written: records.length, dropped: {} };
+  }
+  async count() {
+    return this.stored.size;
+  }
+  async close() {}
+}
+
+const target: WriteTarget = { measurements: { tick: 'kraken_tick' }, eventsMeasurement: 'nbpy_events', retentionPolicy: 'high_frequency' };
+let seq = 0;
+const rec = (): TickRecord => ({
+  v: 1,
+  topic: 'kraken.tick',
+  venue: 'kraken',
+  kind: 'tick',
+  publisher: 'p',
+  session: 's',
+  seq: ++seq,
+  ts_event_us: 1_700_000_000_000_000,
+  ts_recv_us: 1_700_000_000_000_000,
+  instrument: 'XBT/USD',
+  bid: '1',
+  bid_qty: '1',
+  ask: '2',
+  ask_qty: '1',
+  last: null,
+  volume: null,
+  tradeable: true,
+});
+const recs = (n: number) => Array.from({ length: n }, rec);
+
+async function until(cond: () => boolean, clock?: FakeClock, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    clock?.advance(100);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+function make(sink: Sink, dir: string, clock: FakeClock, extra: Partial<ConstructorParameters<typeof StoragePipeline>[0]> = {}) {
+  const logs: string[] = [];
+  const p = new StoragePipeline({
+    sink,
+    target,
+    batchSize: 10,
+    flushIntervalMs: 1000,
+    maxBatchBytes: 1e9,
+    spoolDir: dir,
+    spoolMaxBytes: 1e8,
+    clock,
+    concurrency: 2,
+    maxQueuedBatches: 2,
+    backoff: { baseMs: 100, maxMs: 1000 },
+    random: () => 0.5,
+    log: (_l, m) => logs.push(m),
+    ...extra,
+  });
+  return { p, logs };
+}
+
+test('backoff: exponential, capped, jittered within [cap/2, cap]', () => {
+  const s = { baseMs: 100, maxMs: 5000 };
+  assert.equal(
+    backoffDelayMs(0, s, () => 0),
+    50,
+  );
+  assert.equal(
+    backoffDelayMs(0, s, () => 1),
+    100,
+  );
+  assert.equal(
+    backoffDelayMs(3, s, () => 1),
+    800,
+  );
+  assert.equal(
+    backoffDelayMs(50, s, () => 1),
+    5000,
+  );
+  assert.equal(
+    backoffDelayMs(50, s, () => 0),
+    2500,
+  );
+});
+
+test('writes batches and counts; age flush via the clock', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
+  const clock = new FakeClock();
+  const sink = new FakeSink();
+  const { p } = make(sink, dir, clock);
+  p.push(recs(25));
+  await until(() => sink.stored.size === 20, undefined, '2 full batches');
+  clock.advance(1000);
+  await until(() => sink.stored.size === 25, undefined, 'age flush');
+  const st = p.stats();
+  assert.equal(st.records_in, 25);
+  assert.equal(st.points_written, 25);
+  assert.equal(st.batches_ok, 3);
+  assert.equal(st.store_up, true);
+  assert.equal(st.queue_depth, 0);
+  await p.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('outage: bounded memory, spill to spool, retried forever, backlog replayed before newer data, nothing lost', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
+  const clock = new FakeClock();
+  const sink = new FakeSink();
+  const { p, logs } = make(sink, dir, clock);
+  sink.up = false;
+  const first = seq + 1;
+  p.push(recs(200));
+  await until(() => p.stats().spool_batches >= 16, clock, 'spill to spool');
+  const st = p.stats();
+  assert.equal(st.store_up, false);
+  assert.equal(st.outage_count, 1);
+  assert.ok(st.queue_depth <= 40, `memory bounded (queue_depth ${st.queue_depth})`);
+  assert.ok(st.batches_retried > 0);
+  assert.ok(logs.some((m) => m.includes('store unavailable')));
+  sink.up = true;
+  await until(() => sink.stored.size === 200, clock, 'replay');
+  p.push(recs(10));
+  await p.flush();
+  assert.equal(sink.stored.size, 210);
+  assert.equal(p.stats().spool_batches, 0);
+  assert.equal(p.stats().store_up, true);
+  // Newer data (the last push) is written after the backlog.
+  assert.equal(sink.order.at(-1), first + 200);
+  await p.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('flush() with the store down puts everything on disk; a new pipeline replays it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
+  const clock = new FakeClock();
+  const sink = new FakeSink();
+  sink.up = false;
+  const { p } = make(sink, dir, clock);
+  p.push(recs(55));
+  await until(() => p.stats().store_up === false, clock, 'outage noticed');
+  await p.close();
+  assert.equal(p.stats().queue_depth, 0);
+  assert.equal(p.stats().spool_batches, 6);
+  const sink2 = new FakeSink();
+  const { p: p2 } = make(sink2, dir, clock);
+  await p2.flush();
+  assert.equal(sink2.stored.size, 55);
+  assert.equal(p2.stats().spool_bytes, 0);
+  await p2.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('non-retriable errors fail the batch and are counted; spool_full drops are counted', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
+  const clock = new FakeClock();
+  const sink = new FakeSink();
+  sink.fatal = true;
+  const { p } = make(sink, dir, clock);
+  p.push(recs(10));
+  await p.flush();
+  assert.equal(p.stats().batches_failed, 1);
+  assert.equal(p.stats().dropped_by_reason.bad_request, 10);
+  await p.close();
+
+  const sink2 = new FakeSink();
+  sink2.up = false;
+  const { p: p2, logs } = make(sink2, dir, clock, { spoolMaxBytes: 1 });
+  p2.push(recs(100));
+  await until(() => (p2.stats().dropped_by_reason.spool_full ?? 0) > 0, clock, 'spool full');
+  assert.ok(logs.some((m) => m.includes('spool is full')));
+  sink2.up = true;
+  await p2.flush();
+  const st = p2.stats();
+  assert.equal(sink2.stored.size + (st.dropped_by_reason.spool_full ?? 0), 100, 'every record either stored or counted');
+  await p2.close();
+  rmSync(dir, { recursive: true });
+});

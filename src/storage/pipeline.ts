@@ -1,0 +1,371 @@
+/**
+ * StoragePipeline: records in, batches out to a Sink, nothing lost while the store is down.
+ *
+ *   push() -> Batcher (size/bytes/age) -> memory queue (bounded) -> up to `concurrency` writers -> Sink
+ *                                             \-> spool on disk when the queue is full or the
+ *                                                 spool already holds older batches
+ *
+ * - Retriable errors (store unreachable, 5xx, timeouts) are retried FOREVER with capped
+ *   exponential backoff and jitter; meanwhile new batches fill the bounded queue and then go to the
+ *   durable spool, so memory stays bounded whatever the outage length.
+ * - Order: once anything is spooled, newer batches are spooled behind it, and writers take the
+ *   memory queue, then the spool oldest first; so after an outage the backlog is written before
+ *   newer data. Several batches are in flight at once: InfluxDB does not need them in order
+ *   because every record has its own point identity (see influx/line-protocol.ts).
+ * - A non-retriable error fails the batch (counted, logged); drops the sink reports are counted by
+ *   reason. The spool refusing a batch (full) is a `spool_full` drop, logged as an error.
+ * - flush() hands on the partial batch and waits until everything held is written; if the store
+ *   is down it moves what is held in memory to the spool instead, so SIGTERM loses nothing.
+ */
+import { Packr } from 'msgpackr';
+import { systemClock, type Clock } from '../core/clock.js';
+import { NbpyError } from '../core/errors.js';
+import type { BusRecord } from '../core/records.js';
+import { Batcher, type BatchSettings } from './batcher.js';
+import type { DropReason, Sink, WriteTarget } from './sink.js';
+import { Spool } from './spool.js';
+
+export type PipelineLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+
+export interface BackoffSettings {
+  /** First retry delay, ms. */
+  baseMs: number;
+  /** Cap on a retry delay, ms. */
+  maxMs: number;
+}
+
+/**
+ * Capped exponential backoff with "equal jitter": half the capped delay fixed, half random, so
+ * writers that failed together do not retry in lockstep yet never retry immediately.
+ */
+export function backoffDelayMs(attempt: number, s: BackoffSettings, random: () => number = Math.random): number {
+  const capped = Math.min(s.maxMs, s.baseMs * 2 ** Math.min(attempt, 30));
+  return capped / 2 + random() * (capped / 2);
+}
+
+export interface PipelineOptions extends BatchSettings {
+  sink: Sink;
+  target: WriteTarget;
+  /** Directory of the durable outage spool. */
+  spoolDir: string;
+  /** Cap on the spool's size, bytes (config `spoolMaxBytes`). */
+  spoolMaxBytes: number;
+  log?: PipelineLog;
+  clock?: Clock;
+  /** Batches written at the same time (default 4). */
+  concurrency?: number;
+  /** Batches held in memory beyond those in flight before spilling to disk (default 8). */
+  maxQueuedBatches?: number;
+  backoff?: BackoffSettings;
+  random?: () => number;
+}
+
+export interface PipelineStats {
+  records_in: number;
+  points_written: number;
+  batches_ok: number;
+  batches_failed: number;
+  batches_retried: number;
+  dropped_by_reason: Partial<Record<DropReason, number>>;
+  /** Records held in memory: waiting in the batcher, queued, and in flight. */
+  queue_depth: number;
+  spool_bytes: number;
+  spool_batches: number;
+  last_write_latency_ms: number;
+  /** Venue time of the newest record of the last batch written -> now, ms. */
+  lag_ms: number;
+  store_up: boolean;
+  outage_count: number;
+}
+
+interface Batch {
+  records: BusRecord[];
+  /** Spool id when the batch came from disk. */
+  spoolId?: number;
+}
+
+/** Rough line-protocol size of a record, for `maxBatchBytes` (no need to be exact). */
+export function estimateRecordBytes(r: BusRecord): number {
+  let n = 160;
+  if (r.kind === 'depth') n += (r.bids.length + r.asks.length) * 40;
+  else if (r.kind === 'runner') n += (r.back.length + r.lay.length) * 40;
+  return n;
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export class StoragePipeline {
+  private readonly sink: Sink;
+  private readonly target: WriteTarget;
+  private readonly clock: Clock;
+  private readonly log: PipelineLog;
+  private readonly concurrency: number;
+  private readonly maxQueued: number;
+  private readonly backoff: BackoffSettings;
+  private readonly random: () => number;
+  private readonly batcher: Batcher<BusRecord>;
+  private readonly spool: Spool;
+  private queue: Batch[] = [];
+  private inflight = 0;
+  private inflightRecords = 0;
+  private queuedRecords = 0;
+  /** Spool appends started and not finished: they count as "spool in use" for ordering. */
+  private spoolAppending = 0;
+  private spoolChain: Promise<unknown> = Promise.resolve();
+  private taking = false;
+  private spill = false;
+  private closed = false;
+  private waiters: (() => void)[] = [];
+  private sleepers = new Set<() => void>();
+  private downSinceMs = 0;
+  private spoolFullLogged = false;
+  private s: PipelineStats = {
+    records_in: 0,
+    points_written: 0,
+    batches_ok: 0,
+    batches_failed: 0,
+    batches_retried: 0,
+    dropped_by_reason: {},
+    queue_depth: 0,
+    spool_bytes: 0,
+    spool_batches: 0,
+    last_write_latency_ms: 0,
+    lag_ms: 0,
+    store_up: true,
+    outage_count: 0,
+  };
+
+  constructor(opts: PipelineOptions) {
+    this.sink = opts.sink;
+    this.target = opts.target;
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? (() => {});
+    this.concurrency = opts.concurrency ?? 4;
+    this.maxQueued = opts.maxQueuedBatches ?? 8;
+    this.backoff = opts.backoff ?? { baseMs: 100, maxMs: 30_000 };
+    this.random = opts.random ?? Math.random;
+    this.spool = Spool.open({ dir: opts.spoolDir, maxBytes: opts.spoolMaxBytes, log: this.log });
+    if (this.spool.count)
+      this.log('info', `spool holds ${this.spool.count} batches (${this.spool.bytes} bytes) from before; replaying them first`, {
+        spool_dir: opts.spoolDir,
+      });
+    this.batcher = new Batcher<BusRecord>(opts, this.clock, (items) => this.enqueue(items), estimateRecordBytes);
+    this.pump();
+  }
+
+  /** Hand records to the pipeline. Never blocks; memory is bounded by spilling to the spool. */
+  push(records: readonly BusRecord[]): void {
+    if (this.closed) throw new NbpyError('E_PIPELINE_CLOSED', 'push() after close(): the storage pipeline is shut down', false);
+    this.s.records_in += records.length;
+    for (const r of records) this.batcher.add(r);
+  }
+
+  stats(): PipelineStats {
+    return {
+      ...this.s,
+      dropped_by_reason: { ...this.s.dropped_by_reason },
+      queue_depth: this.batcher.pending + this.queuedRecords + this.inflightRecords,
+      spool_bytes: this.spool.bytes,
+      spool_batches: this.spool.count,
+    };
+  }
+
+  private drop(reason: DropReason, n: number) {
+    if (n > 0) this.s.dropped_by_reason[reason] = (this.s.dropped_by_reason[reason] ?? 0) + n;
+  }
+
+  private get spoolInUse(): boolean {
+    return this.spool.count > 0 || this.spoolAppending > 0;
+  }
+
+  private enqueue(records: BusRecord[]): void {
+    if (!this.spill && !this.spoolInUse && this.queue.length < this.maxQueued) {
+      this.queue.push({ records });
+      this.queuedRecords += records.length;
+      this.pump();
+      return;
+    }
+    this.toSpool(records, false);
+  }
+
+  /** Durably spool a batch; appends are chained so the file order is the call order. */
+  private toSpool(records: BusRecord[], front: boolean): Promise<void> {
+    this.spoolAppending++;
+    const p = this.spoolChain.then(async () => {
+      let ok = false;
+      try {
+        ok = await this.spool.append(packr.pack(records), front);
+      } catch (e) {
+        this.log('error', `spool: cannot write a batch (${(e as Error).message}); ${records.length} records lost`, {});
+      }
+      this.spoolAppending--;
+      if (!ok) {
+        this.drop('spool_full', records.length);
+        if (!this.spoolFullLogged) {
+          this.spoolFullLogged = true;
+          this.log('error', `spool is full (${this.spool.bytes} bytes, cap spoolMaxBytes): dropping batches until the store is back`, {
+            records: records.length,
+          });
+        }
+      } else this.spoolFullLogged = false;
+      this.pump();
+    });
+    this.spoolChain = p;
+    return p;
+  }
+
+  private pump(): void {
+    while (this.inflight < this.concurrency && !this.spill) {
+      const b = this.queue.shift();
+      if (b) {
+        this.queuedRecords -= b.records.length;
+        this.start(b);
+        continue;
+      }
+      if (this.spool.available > 0 && !this.taking) {
+        this.taking = true;
+        this.inflight++;
+        void this.spool.take().then((e) => {
+          this.taking = false;
+          this.inflight--;
+          if (e) {
+            const records = packr.unpack(e.payload) as BusRecord[];
+            this.start({ records, spoolId: e.id });
+          }
+          this.pump();
+        });
+      }
+      break;
+    }
+    this.notify();
+  }
+
+  private start(b: Batch): void {
+    this.inflight++;
+    this.inflightRecords += b.records.length;
+    void this.run(b).finally(() => {
+      this.inflight--;
+      this.inflightRecords -= b.records.length;
+      this.pump();
+    });
+  }
+
+  private async run(b: Batch): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const t0 = this.clock.monoMs();
+      try {
+        const res = await this.sink.write(b.records, this.target);
+        this.s.last_write_latency_ms = this.clock.monoMs() - t0;
+        this.s.points_written += res.written;
+        this.s.batches_ok++;
+        for (const [k, v] of Object.entries(res.dropped) as [DropReason, number][]) this.drop(k, v);
+        let maxUs = 0;
+        for (const r of b.records) if (r.ts_event_us > maxUs) maxUs = r.ts_event_us;
+        if (maxUs) this.s.lag_ms = (this.clock.nowUs() - maxUs) / 1000;
+        if (b.spoolId !== undefined) await this.spool.ack(b.spoolId);
+        this.markUp();
+        return;
+      } catch (e) {
+        const err = e as NbpyError;
+        if (!err.retriable) {
+          this.s.batches_failed++;
+          this.drop('bad_request', b.records.length);
+          this.log('error', `storage: batch of ${b.records.length} records failed and was dropped: ${err.message}`, { code: err.code });
+          if (b.spoolId !== undefined) await this.spool.ack(b.spoolId);
+          return;
+        }
+        this.markDown(err);
+        this.s.batches_retried++;
+        if (this.spill) return this.spillBatch(b);
+        await this.sleep(backoffDelayMs(attempt, this.backoff, this.random));
+        if (this.spill) return this.spillBatch(b);
+      }
+    }
+  }
+
+  /** Shutdown with the store down: put the batch on disk (in front: it is older than the spool). */
+  private async spillBatch(b: Batch): Promise<void> {
+    if (b.spoolId !== undefined) this.spool.release(b.spoolId);
+    else await this.toSpool(b.records, true);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        t.cancel();
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const t = this.clock.setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
+  }
+
+  private markDown(err: NbpyError): void {
+    if (!this.s.store_up) return;
+    this.s.store_up = false;
+    this.s.outage_count++;
+    this.downSinceMs = this.clock.monoMs();
+    this.log('error', `storage: store unavailable (${err.message}); retrying with backoff, spooling to disk when the queue is full`, {
+      code: err.code,
+    });
+  }
+
+  private markUp(): void {
+    if (this.s.store_up) return;
+    this.s.store_up = true;
+    this.log('info', `storage: store is back after ${Math.round(this.clock.monoMs() - this.downSinceMs)} ms; replaying the backlog`, {
+      spool_batches: this.spool.count,
+    });
+  }
+
+  private idle(): boolean {
+    if (this.inflight > 0 || this.spoolAppending > 0) return false;
+    if (this.spill) return true;
+    return this.queue.length === 0 && this.spool.count === 0;
+  }
+
+  private notify(): void {
+    if (!this.idle()) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  /**
+   * Write everything held (the partial batch, the queue, the spool). When the store is down, what
+   * is held in memory goes to the spool instead and flush() resolves once it is on disk.
+   */
+  async flush(): Promise<void> {
+    this.batcher.flush();
+    for (;;) {
+      if (!this.s.store_up) {
+        this.spill = true;
+        const q = this.queue;
+        this.queue = [];
+        this.queuedRecords = 0;
+        for (let i = q.length - 1; i >= 0; i--) void this.toSpool(q[i]!.records, true);
+        for (const wake of [...this.sleepers]) wake();
+      }
+      if (this.idle()) break;
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        // Re-check when the store goes down while we wait.
+        const t = this.clock.setTimeout(resolve, 200);
+        this.waiters.push(() => t.cancel());
+      });
+    }
+    await this.spoolChain;
+    if (!this.closed) {
+      this.spill = false;
+      this.pump();
+    }
+  }
+
+  /** flush() then stop: no more push(). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+    this.batcher.close();
+  }
+}

@@ -1,0 +1,62 @@
+/** Run the nbpy CLI (from source, through tsx) as a child process, as a user would. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const nbpyEntry = fileURLToPath(new URL('../../src/bin/nbpy.ts', import.meta.url));
+/** Debian's python3, which has python3-zmq and python3-msgpack (installed by .ci/run). */
+export const systemPython = '/usr/bin/python3';
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function spawnNbpy(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', nbpyEntry, ...args], {
+    cwd: opts.cwd ?? repoRoot,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Collect a child's output until it exits (or the deadline passes: then it is killed and the test fails). */
+export function collect(child: ChildProcess, timeoutMs = 60_000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`process did not exit within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      // Give the pipes a moment to drain.
+      setImmediate(() => resolve({ code, stdout, stderr }));
+    });
+  });
+}
+
+export async function runNbpy(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return collect(spawnNbpy(args, opts), opts.timeoutMs);
+}
+
+/** Resolve when `pattern` appears on the child's stdout. */
+export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; got: ${buf.slice(-1000)}`)), timeoutMs);
+    const on = (d: Buffer) => {
+      buf += d.toString();
+      if (pattern.test(buf)) {
+        clearTimeout(timer);
+        child.stdout?.off('data', on);
+        resolve(buf);
+      }
+    };
+    child.stdout?.on('data', on);
+  });
+}
