@@ -31,6 +31,8 @@ const drafts: Draft[] = Array.from({ length: 1024 }, (_, i) => ({
 let sent = 0;
 while (sent < count) {
   const n = Math.min(1024, count - sent);
+  // Distinct event times, as a venue gives: the store's point identity relies on them.
+  for (let i = 0; i < n; i++) drafts[i]!.ts_event_us = drafts[i]!.ts_recv_us = now + sent + i;
   pub.publish(n === 1024 ? drafts : drafts.slice(0, n));
   sent += n;
   // Let a few batches be in flight, then wait for ZeroMQ to take them, so memory stays flat.
