@@ -1,0 +1,129 @@
+/**
+ * The status endpoint every nbpy process serves on its status port: `/metrics` (Prometheus text,
+ * prom-client) and `/health` (JSON). Loopback by default; when bound elsewhere a bearer token is
+ * required (set through the env var the config names).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface HealthReport {
+  service: string;
+  kind: string;
+  /** The process is ready for work (socket bound, venue connected or store reachable). */
+  ready: boolean;
+  status: 'ok' | 'degraded' | 'down';
+  /** Process-specific numbers (the same as the metrics, for people and scripts). */
+  [key: string]: unknown;
+}
+
+export interface StatusServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export async function startStatusServer(opts: {
+  host: string;
+  port: number;
+  registry: Registry;
+  health: () => HealthReport | Promise<HealthReport>;
+  /** Required for non-loopback binds. */
+  token?: string;
+  /** More JSON routes (`/store/stats` -> handler); a handler's error becomes a 500 with its message. */
+  routes?: Record<string, (url: URL) => Promise<unknown>>;
+}): Promise<StatusServer> {
+  if (!LOOPBACK.has(opts.host) && !opts.token)
+    throw new Error(`status endpoint on ${opts.host}:${opts.port} is not loopback: set a bearer token (NBPY_STATUS_TOKEN) or bind 127.0.0.1`);
+  const expected = opts.token ? Buffer.from(`Bearer ${opts.token}`) : undefined;
+  const authorised = (req: IncomingMessage) => {
+    if (!expected) return true;
+    const got = Buffer.from(req.headers.authorization ?? '');
+    return got.length === expected.length && timingSafeEqual(got, expected);
+  };
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (!authorised(req)) {
+      res.writeHead(401, { 'content-type': 'text/plain' }).end('bearer token required\n');
+      return;
+    }
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics') {
+      const body = await opts.registry.metrics();
+      res.writeHead(200, { 'content-type': opts.registry.contentType }).end(body);
+    } else if (path === '/health' || path === '/status') {
+      const h = await opts.health();
+      res.writeHead(h.status === 'down' ? 503 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(h));
+    } else if (path && opts.routes?.[path]) {
+      const body = await opts.routes[path]!(new URL(req.url ?? '/', 'http://localhost'));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('try /metrics or /health\n');
+    }
+  };
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((e: Error) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`error: ${e.message}\n`);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new Error(e.code === 'EADDRINUSE' ? `status port ${opts.host}:${opts.port} is in use; pick a free port in the config` : e.message)),
+    );
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr ? addr.port : opts.port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** A registry with process metrics and the `service` label on everything. */
+export function createRegistry(service: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+/**
+ * A Prometheus counter that mirrors a monotonically growing number kept elsewhere (a stats object):
+ * read at scrape time, so hot paths only bump plain numbers.
+ */
+export function mirrorCounter(registry: Registry, name: string, help: string, read: () => number | Record<string, number>, labelName = 'reason'): void {
+  const seen = new Map<string, number>();
+  new Counter({
+    name,
+    help,
+    labelNames: [labelName],
+    registers: [registry],
+    collect() {
+      const v = read();
+      const entries = typeof v === 'number' ? [['', v] as const] : Object.entries(v);
+      for (const [label, value] of entries) {
+        const prev = seen.get(label) ?? 0;
+        if (value > prev) {
+          if (label === '') this.inc(value - prev);
+          else this.inc({ [labelName]: label }, value - prev);
+          seen.set(label, value);
+        }
+      }
+    },
+  });
+}
+
+/** A gauge read at scrape time. */
+export function mirrorGauge(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
+export { Histogram, Registry };
