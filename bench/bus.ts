@@ -10,9 +10,13 @@ export async function run(args: string[]): Promise<string> {
   const count = countArg >= 0 ? Number(args[countArg + 1]) : 3_000_000;
   const port = await freePort();
   const endpoint = `tcp://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bus-child.ts', import.meta.url)), endpoint, String(count)], {
-    stdio: ['pipe', 'inherit', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./bus-child.ts', import.meta.url)), endpoint, String(count)],
+    {
+      stdio: ['pipe', 'inherit', 'inherit'],
+    },
+  );
   const exited = new Promise((r) => child.once('exit', r));
   const sub = new BusSubscriber({ endpoints: [endpoint], topics: ['bench.'] });
   const seq = new SequenceTracker();
@@ -54,6 +58,8 @@ export async function run(args: string[]): Promise<string> {
   const seconds = (lastAt - started) / 1000;
   const rate = Math.round(received / seconds);
   const lost = count - received;
-  console.log(`bus: ${received.toLocaleString('en')} of ${count.toLocaleString('en')} records in ${seconds.toFixed(2)} s between two processes (${rate.toLocaleString('en')} records/s), ${seq.missing} missing by sequence number`);
+  console.log(
+    `bus: ${received.toLocaleString('en')} of ${count.toLocaleString('en')} records in ${seconds.toFixed(2)} s between two processes (${rate.toLocaleString('en')} records/s), ${seq.missing} missing by sequence number`,
+  );
   return `bench bus records_per_s=${rate} lost=${lost}`;
 }

@@ -31,7 +31,11 @@ export async function run(args: string[]): Promise<string> {
     await sink.open();
     const pipeline = new StoragePipeline({
       sink,
-      target: { measurements: { tick: 'kraken_tick' }, eventsMeasurement: cfg.influxdb.eventsMeasurement, retentionPolicy: 'high_frequency' },
+      target: {
+        measurements: { tick: 'kraken_tick' },
+        eventsMeasurement: cfg.influxdb.eventsMeasurement,
+        retentionPolicy: 'high_frequency',
+      },
       batchSize: 5000,
       flushIntervalMs: 1000,
       maxBatchBytes: 8 * 1024 * 1024,
@@ -41,9 +45,13 @@ export async function run(args: string[]): Promise<string> {
       maxQueuedBatches: 16,
     });
     const endpoint = `tcp://127.0.0.1:${await freePort()}`;
-    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bus-child.ts', import.meta.url)), endpoint, String(count)], {
-      stdio: ['pipe', 'ignore', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('./bus-child.ts', import.meta.url)), endpoint, String(count)],
+      {
+        stdio: ['pipe', 'ignore', 'inherit'],
+      },
+    );
     const exited = new Promise((r) => child.once('exit', r));
     const sub = new BusSubscriber({ endpoints: [endpoint], topics: ['bench.'] });
     let received = 0;
@@ -54,7 +62,9 @@ export async function run(args: string[]): Promise<string> {
     let last = -1;
     const progress = setInterval(() => {
       const s = pipeline.stats();
-      process.stderr.write(`ingest: ${received.toLocaleString('en')} received, ${s.points_written.toLocaleString('en')} written, ${s.queue_depth} held, spool ${s.spool_bytes} B\n`);
+      process.stderr.write(
+        `ingest: ${received.toLocaleString('en')} received, ${s.points_written.toLocaleString('en')} written, ${s.queue_depth} held, spool ${s.spool_bytes} B\n`,
+      );
       idle = received === last && received > 0 ? idle + 1 : 0;
       last = received;
       if (idle >= 5) sub.close();
@@ -83,11 +93,15 @@ export async function run(args: string[]): Promise<string> {
     clearInterval(progress);
     const seconds = (performance.now() - started) / 1000;
     await exited;
-    const r = await client.query(`SELECT count("seq") FROM "high_frequency"."kraken_tick" WHERE "session" = '${session}'`, { db: cfg.influxdb.database });
+    const r = await client.query(`SELECT count("seq") FROM "high_frequency"."kraken_tick" WHERE "session" = '${session}'`, {
+      db: cfg.influxdb.database,
+    });
     const stored = Number(r[0]?.series?.[0]?.values?.[0]?.[1] ?? 0);
     await pipeline.close();
     const rate = Math.round(stored / seconds);
-    console.log(`ingest: ${stored.toLocaleString('en')} of ${count.toLocaleString('en')} records from the bus stored in InfluxDB in ${seconds.toFixed(2)} s (${rate.toLocaleString('en')} points/s)`);
+    console.log(
+      `ingest: ${stored.toLocaleString('en')} of ${count.toLocaleString('en')} records from the bus stored in InfluxDB in ${seconds.toFixed(2)} s (${rate.toLocaleString('en')} points/s)`,
+    );
     return `bench ingest persisted_per_s=${rate} lost=${count - stored}`;
   } finally {
     await influx.stop();

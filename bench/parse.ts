@@ -8,7 +8,9 @@ import { run as betfair } from './parse-betfair.js';
 
 export async function run(_args: string[]): Promise<string> {
   const k = await kraken();
-  console.log(`kraken: ${k.kraken_book_per_s.toLocaleString('en')} book updates/s, every checksum verified (${k.checksums_verified.toLocaleString('en')} verified)`);
+  console.log(
+    `kraken: ${k.kraken_book_per_s.toLocaleString('en')} book updates/s, every checksum verified (${k.checksums_verified.toLocaleString('en')} verified)`,
+  );
   const o = await oanda();
   console.log(`oanda: ${o.oanda_per_s.toLocaleString('en')} prices/s`);
   const b = await betfair();

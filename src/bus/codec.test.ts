@@ -37,14 +37,29 @@ test('the payload starts as docs/wire-format.md shows, and µs times are msgpack
 });
 
 test('large sequence numbers and gap fields stay exact integers', () => {
-  const gap = { ...tick, kind: 'gap', seq: 2 ** 40 + 1, reason: 'reconnect', gap_start_us: 1746523046208075, gap_end_us: 1746523046209075, detail: '', first_missing_seq: 2 ** 33, last_missing_seq: 2 ** 33 + 5 } as unknown as BusRecord;
+  const gap = {
+    ...tick,
+    kind: 'gap',
+    seq: 2 ** 40 + 1,
+    reason: 'reconnect',
+    gap_start_us: 1746523046208075,
+    gap_end_us: 1746523046209075,
+    detail: '',
+    first_missing_seq: 2 ** 33,
+    last_missing_seq: 2 ** 33 + 5,
+  } as unknown as BusRecord;
   const [back] = decodeBatch(encodeBatch([gap]));
   assert.deepEqual(back, gap);
 });
 
 test('malformed payloads are rejected with a decode error, never a crash', () => {
   const p = new Packr({ useRecords: false });
-  for (const bad of [Buffer.from([0xc1]), p.pack({ v: 2, topic: 't', kind: 'tick', seq: 1, session: 's' }), p.pack([{ v: 1, topic: 't', kind: 'nope', seq: 1, session: 's' }]), p.pack([1, 2])]) {
+  for (const bad of [
+    Buffer.from([0xc1]),
+    p.pack({ v: 2, topic: 't', kind: 'tick', seq: 1, session: 's' }),
+    p.pack([{ v: 1, topic: 't', kind: 'nope', seq: 1, session: 's' }]),
+    p.pack([1, 2]),
+  ]) {
     assert.throws(() => decodeBatch(bad), { code: 'E_DECODE' });
   }
 });

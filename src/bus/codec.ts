@@ -19,7 +19,12 @@ const big = (v: number): number | bigint => ((v > 0xffffffff || v < -0x80000000)
 function wireSafe(record: BusRecord): Record<string, unknown> {
   // The fields that can leave the 32-bit range are known: times in µs and counters. Converting just
   // those keeps encoding fast (a generic walk over every key halves the bus throughput).
-  const out: Record<string, unknown> = { ...record, seq: big(record.seq), ts_event_us: big(record.ts_event_us), ts_recv_us: big(record.ts_recv_us) };
+  const out: Record<string, unknown> = {
+    ...record,
+    seq: big(record.seq),
+    ts_event_us: big(record.ts_event_us),
+    ts_recv_us: big(record.ts_recv_us),
+  };
   if (record.kind === 'gap') {
     out.gap_start_us = big(record.gap_start_us);
     out.gap_end_us = big(record.gap_end_us);

@@ -18,7 +18,8 @@ export function registerBus(program: Command): void {
         endpoints: opts.connect,
         topics: opts.topic ?? [''],
         heartbeats: false,
-        onDecodeError: (err, hex) => process.stderr.write(`nbpy bus tail: undecodable payload skipped (${err.message}); first bytes ${hex}\n`),
+        onDecodeError: (err, hex) =>
+          process.stderr.write(`nbpy bus tail: undecodable payload skipped (${err.message}); first bytes ${hex}\n`),
       });
       const stop = () => sub.close();
       process.once('SIGINT', stop);

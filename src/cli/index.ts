@@ -4,6 +4,9 @@ import { UsageError } from '../core/errors.js';
 import { DEFAULT_CONFIG, EXIT } from './common.js';
 import { registerConfig } from './config.js';
 import { registerBus } from './bus.js';
+import { registerPublisher } from './publisher.js';
+import { registerReplay } from './replay.js';
+import { registerConsole } from './console.js';
 
 export function buildProgram(): Command {
   const program = new Command('nbpy')
@@ -13,6 +16,9 @@ export function buildProgram(): Command {
     .exitOverride();
   registerConfig(program);
   registerBus(program);
+  registerPublisher(program);
+  registerReplay(program);
+  registerConsole(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

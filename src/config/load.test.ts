@@ -38,18 +38,29 @@ test('a bad port, a duplicate port and an unknown key are all named in one run',
   c.publishers[3]!.port = 5558;
   c.publishers[1]!.colour = 'red';
   const problems = problemsOf(c);
-  assert.ok(problems.some((p) => p === 'integration_config.json: publishers[2].port: expected 1-65535, got "abc"'), problems.join('\n'));
-  assert.ok(problems.some((p) => p.startsWith('integration_config.json: publishers[3].port: port 5558 is already used by publishers[0].port')));
+  assert.ok(
+    problems.some((p) => p === 'integration_config.json: publishers[2].port: expected 1-65535, got "abc"'),
+    problems.join('\n'),
+  );
+  assert.ok(
+    problems.some((p) => p.startsWith('integration_config.json: publishers[3].port: port 5558 is already used by publishers[0].port')),
+  );
   assert.ok(problems.some((p) => p.startsWith('integration_config.json: publishers[1].colour: unknown key')));
 });
 
 test('duplicate names and topics, and a subscriber reading a topic nobody publishes', () => {
-  const c = raw('integration_config.json') as Record<string, unknown> & { publishers: Record<string, unknown>[]; subscribers: Record<string, unknown>[] };
+  const c = raw('integration_config.json') as Record<string, unknown> & {
+    publishers: Record<string, unknown>[];
+    subscribers: Record<string, unknown>[];
+  };
   c.publishers[1]!.name = 'kraken_tick';
   c.publishers[4]!.topic = 'kraken.tick';
   (c.subscribers[0]!.topics as string[]).push('nowhere.topic');
   const problems = problemsOf(c);
-  assert.ok(problems.some((p) => p.includes('publishers[1].name: name "kraken_tick" is already used')), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => p.includes('publishers[1].name: name "kraken_tick" is already used')),
+    problems.join('\n'),
+  );
   assert.ok(problems.some((p) => p.includes('publishers[4].topic: topic "kraken.tick" is already published')));
   assert.ok(problems.some((p) => p.includes('subscribers[0].topics[1]: no publisher publishes topic "nowhere.topic"')));
 });
@@ -71,7 +82,11 @@ test('environment overrides reach nested keys and named entries, and are validat
 });
 
 test('defaults fill a minimal config; secrets are only env var names', () => {
-  const cfg = parseConfig({ influxdb: { measurements: { nbpy_events: { fields: { seq: 'integer' } }, nbpy_health: { fields: { v: 'float' } } } } }, 'min.json', {});
+  const cfg = parseConfig(
+    { influxdb: { measurements: { nbpy_events: { fields: { seq: 'integer' } }, nbpy_health: { fields: { v: 'float' } } } } },
+    'min.json',
+    {},
+  );
   assert.equal(cfg.influxdb.database, 'tick');
   assert.deepEqual(
     cfg.influxdb.retentionPolicies.map((r) => [r.name, r.duration, r.default]),

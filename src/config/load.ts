@@ -44,7 +44,8 @@ export function applyEnvOverrides(raw: Record<string, unknown>, env: NodeJS.Proc
       const last = i === segs.length - 1;
       if (Array.isArray(node)) {
         const entry = node.find(
-          (e): e is Record<string, unknown> => typeof e === 'object' && e !== null && norm(String((e as { name?: unknown }).name)) === norm(seg),
+          (e): e is Record<string, unknown> =>
+            typeof e === 'object' && e !== null && norm(String((e as { name?: unknown }).name)) === norm(seg),
         );
         if (!entry || last) {
           problems.push(`${key}: no entry named ${seg.toLowerCase()} to override`);
@@ -129,25 +130,32 @@ export function crossCheck(input: unknown): string[] {
   });
   for (const [a, wa] of topics)
     for (const [b] of topics)
-      if (a !== b && b.startsWith(a)) problems.push(`${wa}.topic: topic "${a}" is a prefix of "${b}"; subscribers of "${a}" would also receive "${b}"`);
+      if (a !== b && b.startsWith(a))
+        problems.push(`${wa}.topic: topic "${a}" is a prefix of "${b}"; subscribers of "${a}" would also receive "${b}"`);
 
   const measurementNames = new Set(Object.keys(obj(influx.measurements)));
-  const rps = Array.isArray(influx.retentionPolicies) ? arr(influx.retentionPolicies) : [{ name: 'default', default: true }, { name: 'high_frequency' }, { name: 'long_term' }];
+  const rps = Array.isArray(influx.retentionPolicies)
+    ? arr(influx.retentionPolicies)
+    : [{ name: 'default', default: true }, { name: 'high_frequency' }, { name: 'long_term' }];
   const rpNames = new Set(rps.map((r) => str(r.name)));
   subscribers.forEach((s, i) => {
     (Array.isArray(s.topics) ? s.topics : []).forEach((t: unknown, j: number) => {
       if (typeof t === 'string' && ![...topics.keys()].some((pt) => pt.startsWith(t)))
-        problems.push(`subscribers[${i}].topics[${j}]: no publisher publishes topic "${t}" (published: ${[...topics.keys()].join(', ') || 'none'})`);
+        problems.push(
+          `subscribers[${i}].topics[${j}]: no publisher publishes topic "${t}" (published: ${[...topics.keys()].join(', ') || 'none'})`,
+        );
     });
     for (const [kind, m] of Object.entries(obj(s.measurements)))
       if (typeof m === 'string' && !measurementNames.has(m))
         problems.push(`subscribers[${i}].measurements.${kind}: measurement "${m}" is not defined in influxdb.measurements`);
     const rp = str(s.retentionPolicy, 'high_frequency');
-    if (!rpNames.has(rp)) problems.push(`subscribers[${i}].retentionPolicy: "${rp}" is not one of influxdb.retentionPolicies (${[...rpNames].join(', ')})`);
+    if (!rpNames.has(rp))
+      problems.push(`subscribers[${i}].retentionPolicy: "${rp}" is not one of influxdb.retentionPolicies (${[...rpNames].join(', ')})`);
   });
 
   const defaults = rps.filter((r) => r.default === true);
-  if (defaults.length !== 1) problems.push(`influxdb.retentionPolicies: exactly one policy must have "default": true (found ${defaults.length})`);
+  if (defaults.length !== 1)
+    problems.push(`influxdb.retentionPolicies: exactly one policy must have "default": true (found ${defaults.length})`);
   const rpSeen = new Set<string>();
   rps.forEach((r, i) => {
     const n = str(r.name);

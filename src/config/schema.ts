@@ -35,11 +35,9 @@ const envName = z
   .describe('Name of the environment variable holding the value; never the value itself.');
 
 /** InfluxDB duration literal: 30d, 7d, 365d, 1h, 1w, INF. */
-export const influxDuration = z
-  .string()
-  .regex(/^(INF|inf|\d+(ns|u|µ|ms|s|m|h|d|w))+$/, {
-    error: (iss) => `expected an InfluxDB duration such as 7d or 1h, got ${describeValue(iss.input)}`,
-  });
+export const influxDuration = z.string().regex(/^(INF|inf|\d+(ns|u|µ|ms|s|m|h|d|w))+$/, {
+  error: (iss) => `expected an InfluxDB duration such as 7d or 1h, got ${describeValue(iss.input)}`,
+});
 
 /** Host to bind or connect to. Loopback by default: nothing is exposed unless configured. */
 const host = z.string().min(1).default('127.0.0.1');
@@ -78,7 +76,11 @@ export const grafanaBackingSchema = z.strictObject({
   url: url.default('http://127.0.0.1:3000'),
   healthPath: z.string().default('/api/health'),
   composeService: z.string().default('grafana'),
-  credentials: credentials.default({ usernameEnv: 'NBPY_GRAFANA_USER', passwordEnv: 'NBPY_GRAFANA_PASSWORD', tokenEnv: 'NBPY_GRAFANA_TOKEN' }),
+  credentials: credentials.default({
+    usernameEnv: 'NBPY_GRAFANA_USER',
+    passwordEnv: 'NBPY_GRAFANA_PASSWORD',
+    tokenEnv: 'NBPY_GRAFANA_TOKEN',
+  }),
   startTimeoutMs: positiveInt('a timeout in ms').default(60_000),
 });
 
@@ -171,7 +173,12 @@ const publisherCommon = {
   statusPort: port(),
   /** The data topic every record of this publisher is sent on. */
   topic: z.string().regex(/^[a-z][a-z0-9_.]*$/, { error: (iss) => `expected a topic like kraken.tick, got ${describeValue(iss.input)}` }),
-  source: sourceSchema.default({ type: 'simulated', ratePerS: 20, seed: 1, faults: { dropEveryMs: 0, stallEveryMs: 0, stallMs: 0, badChecksumRate: 0, garbageRate: 0 } }),
+  source: sourceSchema.default({
+    type: 'simulated',
+    ratePerS: 20,
+    seed: 1,
+    faults: { dropEveryMs: 0, stallEveryMs: 0, stallMs: 0, badChecksumRate: 0, garbageRate: 0 },
+  }),
   /** Record raw venue frames (JSON Lines, gzip, rotated) under dataDir/recordings. */
   record: z.boolean().default(false),
   enabled: z.boolean().default(true),
@@ -219,7 +226,9 @@ export const betfairPublisherSchema = z.strictObject({
   venue: z.literal('betfair'),
   feed: z.literal('market'),
   /** Market ids to subscribe to ("1.180770798"); empty = use the filter below. */
-  markets: z.array(z.string().regex(/^\d+\.\d+$/, { error: (iss) => `expected a market id like 1.180770798, got ${describeValue(iss.input)}` })).default([]),
+  markets: z
+    .array(z.string().regex(/^\d+\.\d+$/, { error: (iss) => `expected a market id like 1.180770798, got ${describeValue(iss.input)}` }))
+    .default([]),
   eventTypeIds: z.array(z.string()).default([]),
   marketTypes: z.array(z.string()).default([]),
   /** Betfair ladder levels for the data filter (1-10). */
@@ -301,7 +310,10 @@ export const shutdownSchema = z.strictObject({
 // ---------------------------------------------------------------- grafana, console, storage, logging
 
 export const grafanaSchema = z.strictObject({
-  refresh: z.string().regex(/^\d+[smhd]$/).default('5s'),
+  refresh: z
+    .string()
+    .regex(/^\d+[smhd]$/)
+    .default('5s'),
   folder: z.string().default('nbpy'),
   datasourceUid: z.string().default('nbpy-influxdb'),
   datasourceName: z.string().default('nbpy InfluxDB'),
@@ -338,7 +350,10 @@ export const configSchema = z.strictObject({
   /** Directory for PID files and run state. */
   runDir: z.string().default('run'),
   backing: z
-    .strictObject({ influxdb: influxBackingSchema.default(influxBackingSchema.parse({})), grafana: grafanaBackingSchema.default(grafanaBackingSchema.parse({})) })
+    .strictObject({
+      influxdb: influxBackingSchema.default(influxBackingSchema.parse({})),
+      grafana: grafanaBackingSchema.default(grafanaBackingSchema.parse({})),
+    })
     .default({ influxdb: influxBackingSchema.parse({}), grafana: grafanaBackingSchema.parse({}) }),
   influxdb: influxdbSchema.default(influxdbSchema.parse({})),
   storage: storageSchema.default(storageSchema.parse({})),

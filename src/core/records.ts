@@ -126,15 +126,7 @@ export interface MarketRecord extends RecordBase {
   tv: Decimal | null;
 }
 
-export const GAP_REASONS = [
-  'reconnect',
-  'checksum',
-  'stale',
-  'resubscribe',
-  'publisher_restart',
-  'sequence',
-  'venue_status',
-] as const;
+export const GAP_REASONS = ['reconnect', 'checksum', 'stale', 'resubscribe', 'publisher_restart', 'sequence', 'venue_status'] as const;
 export type GapReason = (typeof GAP_REASONS)[number];
 
 /**
@@ -172,19 +164,9 @@ export interface HeartbeatRecord extends RecordBase {
   connected: boolean;
 }
 
-export type BusRecord =
-  | TickRecord
-  | DepthRecord
-  | TradeRecord
-  | RunnerRecord
-  | MarketRecord
-  | GapRecord
-  | StatusRecord
-  | HeartbeatRecord;
+export type BusRecord = TickRecord | DepthRecord | TradeRecord | RunnerRecord | MarketRecord | GapRecord | StatusRecord | HeartbeatRecord;
 
 /** A record as produced by a connector, before the publisher stamps the bus fields on it. */
-export type Draft<R extends BusRecord = BusRecord> = R extends BusRecord
-  ? Omit<R, 'v' | 'topic' | 'publisher' | 'session' | 'seq'>
-  : never;
+export type Draft<R extends BusRecord = BusRecord> = R extends BusRecord ? Omit<R, 'v' | 'topic' | 'publisher' | 'session' | 'seq'> : never;
 
 export type RecordOfKind<K extends RecordKind> = Extract<BusRecord, { kind: K }>;

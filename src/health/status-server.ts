@@ -35,7 +35,9 @@ export async function startStatusServer(opts: {
   routes?: Record<string, (url: URL) => Promise<unknown>>;
 }): Promise<StatusServer> {
   if (!LOOPBACK.has(opts.host) && !opts.token)
-    throw new Error(`status endpoint on ${opts.host}:${opts.port} is not loopback: set a bearer token (NBPY_STATUS_TOKEN) or bind 127.0.0.1`);
+    throw new Error(
+      `status endpoint on ${opts.host}:${opts.port} is not loopback: set a bearer token (NBPY_STATUS_TOKEN) or bind 127.0.0.1`,
+    );
   const expected = opts.token ? Buffer.from(`Bearer ${opts.token}`) : undefined;
   const authorised = (req: IncomingMessage) => {
     if (!expected) return true;
@@ -69,7 +71,9 @@ export async function startStatusServer(opts: {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(new Error(e.code === 'EADDRINUSE' ? `status port ${opts.host}:${opts.port} is in use; pick a free port in the config` : e.message)),
+      reject(
+        new Error(e.code === 'EADDRINUSE' ? `status port ${opts.host}:${opts.port} is in use; pick a free port in the config` : e.message),
+      ),
     );
     server.listen(opts.port, opts.host, () => resolve());
   });
@@ -92,22 +96,35 @@ export function createRegistry(service: string): Registry {
  * A Prometheus counter that mirrors a monotonically growing number kept elsewhere (a stats object):
  * read at scrape time, so hot paths only bump plain numbers.
  */
-export function mirrorCounter(registry: Registry, name: string, help: string, read: () => number | Record<string, number>, labelName = 'reason'): void {
+export function mirrorCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number | Record<string, number>,
+  labelName = 'reason',
+  /** Label values shown at 0 before anything is counted, so every series exists from the start. */
+  knownLabels: readonly string[] = [],
+): void {
   const seen = new Map<string, number>();
+  const labelled = typeof read() !== 'number';
   new Counter({
     name,
     help,
-    labelNames: [labelName],
+    labelNames: labelled ? [labelName] : [],
     registers: [registry],
     collect() {
       const v = read();
-      const entries = typeof v === 'number' ? [['', v] as const] : Object.entries(v);
-      for (const [label, value] of entries) {
+      if (typeof v === 'number') {
+        this.inc(Math.max(0, v - (seen.get('') ?? 0)));
+        seen.set('', Math.max(v, seen.get('') ?? 0));
+        return;
+      }
+      for (const label of knownLabels) if (!seen.has(label)) this.inc({ [labelName]: label }, 0);
+      for (const [label, value] of Object.entries(v)) {
         const prev = seen.get(label) ?? 0;
-        if (value > prev) {
-          if (label === '') this.inc(value - prev);
-          else this.inc({ [labelName]: label }, value - prev);
-          seen.set(label, value);
+        if (value > prev || !seen.has(label)) {
+          this.inc({ [labelName]: label }, Math.max(0, value - prev));
+          seen.set(label, Math.max(value, prev));
         }
       }
     },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DepthRecord, HeartbeatRecord, TickRecord } from '../core/records.js';
 import type { MeasurementSchema } from '../config/schema.js';
-import { assignPointTimesNs, measurementFor, recordToPoint, recordsToPoints, type Point } from './fields.js';
+import { identityKey, measurementFor, pointTimeNs, pointTimeNsBig, recordToPoint, recordsToPoints, type Point } from './fields.js';
 import type { WriteTarget } from './sink.js';
 
 const base = {
@@ -39,7 +39,9 @@ describe('recordToPoint', () => {
     const r = recordToPoint(tick(7), tickSchema, 'kraken_tick');
     assert.ok(r.ok);
     assert.deepEqual(r.point.tags, { instrument: 'BTC/USD' });
-    assert.deepEqual(r.point.fields, { bid: 100.5, ask: 101, tradeable: true, seq: 7, session: 's1' });
+    // Floats keep the venue's decimal text; session is identity, never a field.
+    assert.deepEqual(r.point.fields, { bid: '100.50', ask: '101', tradeable: true, seq: 7 });
+    assert.equal(r.point.session, 's1');
     assert.equal(r.point.timeUs, 1_700_000_000_000_000);
   });
   it('flattens depth levels to bid_N_price / ask_N_qty', () => {
@@ -64,7 +66,7 @@ describe('recordToPoint', () => {
       'd',
     );
     assert.ok(r.ok);
-    assert.deepEqual(r.point.fields, { bid_2_price: 10.4, ask_1_qty: 1, checksum: 123 });
+    assert.deepEqual(r.point.fields, { bid_2_price: '10.4', ask_1_qty: '1', checksum: 123 });
   });
   it('rejects a value that cannot take its type, and a record with no field', () => {
     const bad = recordToPoint(tick(1, { bid: 'abc' }), tickSchema, 'kraken_tick');
@@ -97,7 +99,7 @@ describe('measurementFor / recordsToPoints', () => {
   });
 });
 
-describe('assignPointTimesNs', () => {
+describe('point identity', () => {
   const point = (seq: number, timeUs = 1_000, session = 's', tags: Record<string, string> = { i: 'a' }): Point => ({
     measurement: 'm',
     tags,
@@ -106,19 +108,20 @@ describe('assignPointTimesNs', () => {
     session,
     seq,
   });
-  it('is ts*1000 + seq mod 1000', () => {
-    assert.deepEqual(assignPointTimesNs([point(1), point(1002, 2_000)]), [1_000_001n, 2_000_002n]);
+  it('is ts*1000 + seq mod 1000, as text and as bigint', () => {
+    assert.equal(pointTimeNs(1_000, 1), '1000001');
+    assert.equal(pointTimeNs(1_700_000_000_123_456, 123_999), '1700000000123456999');
+    assert.equal(pointTimeNsBig(1_700_000_000_123_456, 123_999), 1_700_000_000_123_456_999n);
+    assert.equal(pointTimeNs(0, 5), '5');
   });
-  it('gives 10,000 records of one instant distinct times, the same ones on a replay', () => {
-    const pts = Array.from({ length: 10_000 }, (_, i) => point(i + 1));
-    const a = assignPointTimesNs(pts);
-    assert.equal(new Set(a).size, 10_000);
-    assert.deepEqual(assignPointTimesNs(pts), a);
+  it('999 consecutive seqs of one session and series in one µs are distinct; the 1000-apart pair is the documented bound', () => {
+    const keys = new Set(Array.from({ length: 1000 }, (_, i) => identityKey(point(i + 1))));
+    assert.equal(keys.size, 1000);
+    assert.equal(identityKey(point(5)), identityKey(point(1005)), 'seqs 1000 apart in one µs collide (the bound)');
   });
-  it('the same record twice is one point; other sessions and series do not collide', () => {
-    const t = assignPointTimesNs([point(5), point(5), point(5, 1_000, 'other'), point(5, 1_000, 's', { i: 'b' })]);
-    assert.deepEqual(t, [1_000_005n, 1_000_005n, 1_000_005n, 1_000_005n]);
-    const u = assignPointTimesNs([point(5), point(1005)]);
-    assert.notEqual(u[0], u[1]);
+  it('other sessions and series never collide; the same record is the same point', () => {
+    const k = [point(5), point(5, 1_000, 'other'), point(5, 1_000, 's', { i: 'b' })].map(identityKey);
+    assert.equal(new Set(k).size, 3);
+    assert.equal(identityKey(point(5)), identityKey(structuredClone(point(5))));
   });
 });

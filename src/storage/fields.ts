@@ -1,36 +1,60 @@
 /**
- * Record -> point mapping shared by every sink (InfluxDB line protocol, the embedded store), so a
- * record lands as the same measurement, tags, fields and point identity in both. Pure: no I/O.
+ * Record -> point mapping: the ONE mapping every store uses (InfluxDB line protocol in
+ * ./influx/line-protocol.ts, the DuckDB tables in ./embedded/store.ts), so a record lands as the same
+ * measurement, tags, fields and point identity in both. Pure: no I/O.
  *
- * Point identity (what makes a replayed batch overwrite itself instead of doubling) is the one of
- * ./influx/line-protocol.ts: measurement + retention policy + tag set + publisher `session` +
- * timestamp, the timestamp being nanoseconds derived from the record, not from the clock:
- * `ts_event_us * 1000 + (seq mod 1000)`. Records of one series that share a microsecond (a
- * snapshot burst) thus get distinct nanoseconds without a high-cardinality tag, and the microsecond
- * stays exact. Beyond that bound (over 1000 seqs of one session and series in one microsecond),
- * {@link assignPointTimesNs} moves the extra points of a batch to the next free nanosecond,
- * deterministically, so the same batch replayed still lands on the same points.
+ * POINT IDENTITY (see docs/STORAGE.md). InfluxDB keeps one point per measurement + tag set + timestamp
+ * and silently overwrites a repeat; the embedded store's primary key is the same triple. So:
+ *
+ *   tags      = the measurement's configured tags + `session` (the publisher session UUID)
+ *   timestamp = ts_event_us * 1000 + (seq % 1000)   nanoseconds
+ *
+ * - The identity is a function of the record alone (no state, no arrival order, no batch): the same
+ *   record always maps to the same point, so a retried or replayed batch overwrites itself.
+ * - Two sessions (two publishers, or one publisher restarted) differ in `session`: never a collision.
+ * - Inside one session `seq` is unique, and the sub-microsecond digits carry `seq % 1000`. Two distinct
+ *   records of one session and one series collide only when they share the microsecond of event time
+ *   AND their seqs differ by a multiple of 1000. BOUND: that needs >= 1000 records of one session
+ *   and series in one microsecond of event time (more precisely: 1001 seqs of the session spanning
+ *   records of one series and one µs). Real feeds come nowhere near: one venue frame yields a few
+ *   records per series. Beyond the bound the later record overwrites the earlier one, in both stores
+ *   alike; no within-batch shifting is done (it would make the identity depend on the batch).
+ *
+ * VALUES. A field is read under its schema name (depth `bids`/`asks` -> `bid_N_price`/`bid_N_qty`,
+ * `ask_N_...`; runner `back`/`lay` -> `back_N_...`, `lay_N_...`); null or absent -> left out. Typed by
+ * the schema: a float stays the venue's decimal text (`"1797.30"`; normalised to have a digit on both
+ * sides of the point) so no store rounds it through a binary float on the way (InfluxDB parses the
+ * text; DuckDB converts it once to DOUBLE); integers are safe JS integers; booleans; strings.
+ *
+ * DROPS (counted by reason by the sink, one sample logged per reason):
+ * - no measurement for the kind, or no schema for the measurement -> `no_measurement`;
+ * - ts_event_us or seq not a non-negative safe integer, a value that cannot take its schema type,
+ *   a record with none of the schema's fields, or a tag value InfluxDB 1.x line protocol cannot
+ *   express (a backslash before `,`, `=`, space or at the end) -> `invalid_record`. The same rule in
+ *   both stores, so the two never disagree on what was stored.
  */
 import type { BusRecord } from '../core/records.js';
-import type { MeasurementSchema } from '../config/schema.js';
+import type { FieldType, MeasurementSchema } from '../config/schema.js';
 import type { DropReason, WriteTarget } from './sink.js';
 
+/** The tag added to every point so that distinct publisher sessions never share a point identity. */
+export const SESSION_TAG = 'session';
+
+/** float -> decimal text; integer -> number; boolean; string. */
 export type FieldValue = number | string | boolean;
 
 /** One point, ready for a store. */
 export interface Point {
   measurement: string;
-  /** Tag values; a tag the record has no (or an empty) value for is absent, as in InfluxDB. */
+  /** Configured tag values (not `session`); a tag the record has no (or an empty) value for is absent. */
   tags: Record<string, string>;
-  /** Field values already typed per the measurement schema (float/integer -> number). */
+  /** Typed per the measurement schema (see the file comment). */
   fields: Record<string, FieldValue>;
   /** Venue event time, µs since epoch (`ts_event_us`), exact. */
   timeUs: number;
-  /** Publisher session and seq: which record this point came from (identity within a µs). */
+  /** Publisher session: part of the identity (a tag in InfluxDB, a key column in DuckDB). */
   session: string;
   seq: number;
-  /** Series + session, precomputed by {@link recordToPoint} (see {@link identityKey}). */
-  identity?: string;
 }
 
 export type PointResult = { ok: true; point: Point } | { ok: false; reason: DropReason; detail: string };
@@ -43,53 +67,79 @@ const EVENT_KINDS: ReadonlySet<string> = new Set(['gap', 'status']);
  * `target.measurements[kind]` wins; gap and status default to `target.eventsMeasurement`.
  */
 export function measurementFor(record: Pick<BusRecord, 'kind'>, target: WriteTarget): string | null {
-  const explicit = target.measurements[record.kind];
+  const explicit = Object.hasOwn(target.measurements, record.kind) ? target.measurements[record.kind] : undefined;
   if (explicit) return explicit;
   if (EVENT_KINDS.has(record.kind) && target.eventsMeasurement) return target.eventsMeasurement;
   return null;
 }
 
-/** Level arrays are flattened to `<prefix>_<n>_price` / `<prefix>_<n>_qty` (n from 1, best first). */
-const LEVEL_PREFIX: Readonly<Record<string, string>> = { bids: 'bid', asks: 'ask', back: 'back', lay: 'lay' };
-
-/** Every scalar of a record by its field name, level arrays flattened. Nulls are left out. */
-export function flattenRecord(record: BusRecord): Map<string, FieldValue> {
-  const flat = new Map<string, FieldValue>();
-  for (const [key, value] of Object.entries(record)) {
-    if (value === null || value === undefined) continue;
-    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
-      flat.set(key, value);
-      continue;
-    }
-    const prefix = LEVEL_PREFIX[key];
-    if (prefix && Array.isArray(value)) {
-      (value as readonly (readonly unknown[])[]).forEach((level, i) => {
-        const [price, qty] = level;
-        if (typeof price === 'string' || typeof price === 'number') flat.set(`${prefix}_${i + 1}_price`, price);
-        if (typeof qty === 'string' || typeof qty === 'number') flat.set(`${prefix}_${i + 1}_qty`, qty);
-      });
-    }
-  }
-  return flat;
+/** The point time in ns as a decimal string (beyond 2^53, so never through a JS number). */
+export function pointTimeNs(tsEventUs: number, seq: number): string {
+  const sub = seq % 1000;
+  if (tsEventUs === 0) return String(sub);
+  return tsEventUs + (sub < 10 ? '00' : sub < 100 ? '0' : '') + sub;
 }
 
-function coerce(value: FieldValue, type: MeasurementSchema['fields'][string]): FieldValue | undefined {
+/** The point time in ns as a bigint. */
+export function pointTimeNsBig(tsEventUs: number, seq: number): bigint {
+  return BigInt(tsEventUs) * 1000n + BigInt(seq % 1000);
+}
+
+/** A backslash before a special character or at the end: not expressible in a 1.x tag value. */
+const BAD_BACKSLASH_RE = /\\(?=[,= ]|$)/;
+/** Whether a tag value can be stored in every backend (see the file comment). */
+export function tagValueExpressible(s: string): boolean {
+  return s.indexOf('\\') === -1 || !BAD_BACKSLASH_RE.test(s);
+}
+
+const FLOAT_RE = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+const INT_RE = /^[-+]?\d+$/;
+
+/** Fast path for the common shape `123` / `123.45` (digits, one inner point); the regex handles the rest. */
+function plainDecimal(v: string): boolean {
+  const n = v.length;
+  if (n === 0) return false;
+  let dot = -1;
+  for (let i = 0; i < n; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 46) {
+      if (dot !== -1) return false;
+      dot = i;
+    } else if (c < 48 || c > 57) return false;
+  }
+  return dot !== 0 && dot !== n - 1;
+}
+
+/** A value typed per the schema, or undefined when it cannot take the type. */
+export function typedValue(type: FieldType, v: FieldValue): FieldValue | undefined {
   switch (type) {
-    case 'float': {
-      const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
-      return Number.isFinite(n) ? n : undefined;
-    }
-    case 'integer': {
-      const n = typeof value === 'number' ? value : typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : NaN;
-      return Number.isSafeInteger(n) ? n : undefined;
-    }
-    case 'string':
-      return String(value);
+    case 'float':
+      if (typeof v === 'string') {
+        if (plainDecimal(v)) return v;
+        if (!FLOAT_RE.test(v)) return undefined;
+        // Normalise to a digit on both sides of the point (line protocol wants it; DuckDB does not mind).
+        if (v.endsWith('.')) return v + '0';
+        const dot = v.indexOf('.');
+        if (dot === 0 || (dot === 1 && (v[0] === '-' || v[0] === '+'))) return v.slice(0, dot) + '0' + v.slice(dot);
+        return v;
+      }
+      if (typeof v === 'number') return Number.isFinite(v) ? String(v) : undefined;
+      return v ? '1' : '0';
+    case 'integer':
+      if (typeof v === 'number') return Number.isSafeInteger(v) ? v : undefined;
+      if (typeof v === 'string') {
+        if (!INT_RE.test(v)) return undefined;
+        const n = Number(v);
+        return Number.isSafeInteger(n) ? n : undefined;
+      }
+      return v ? 1 : 0;
     case 'boolean':
-      if (typeof value === 'boolean') return value;
-      if (value === 'true') return true;
-      if (value === 'false') return false;
+      if (typeof v === 'boolean') return v;
+      if (v === 'true') return true;
+      if (v === 'false') return false;
       return undefined;
+    case 'string':
+      return String(v);
   }
 }
 
@@ -97,8 +147,8 @@ type Getter = (r: Readonly<Record<string, unknown>>) => unknown;
 const LEVEL_RE = /^(bid|ask|back|lay)_(\d+)_(price|qty)$/;
 const LEVEL_SOURCE: Readonly<Record<string, string>> = { bid: 'bids', ask: 'asks', back: 'back', lay: 'lay' };
 
-/** How a schema key is read from a record (the same lookup as {@link flattenRecord}, compiled). */
-function getter(key: string): Getter {
+/** How a schema key is read from a record. */
+export function fieldGetter(key: string): Getter {
   const m = LEVEL_RE.exec(key);
   if (!m) return (r) => r[key];
   const src = LEVEL_SOURCE[m[1]!]!;
@@ -112,77 +162,72 @@ function getter(key: string): Getter {
   };
 }
 
-interface Compiled {
-  /** Tags sorted by key, so the series key needs no sort per point. */
+/** A measurement schema compiled for mapping. */
+export interface CompiledSchema {
+  /** Configured tags (not `session`), sorted by key. */
   tags: { key: string; get: Getter }[];
-  fields: { key: string; type: MeasurementSchema['fields'][string]; get: Getter }[];
+  /** Fields in schema order; keys that are tags or `session` are left out (they are identity). */
+  fields: { key: string; type: FieldType; get: Getter }[];
 }
-const compiledSchemas = new WeakMap<MeasurementSchema, Compiled>();
-function compile(schema: MeasurementSchema): Compiled {
+const compiledSchemas = new WeakMap<MeasurementSchema, CompiledSchema>();
+
+export function compileSchema(schema: MeasurementSchema): CompiledSchema {
   let c = compiledSchemas.get(schema);
   if (!c) {
+    const tagKeys = [...new Set(schema.tags)].filter((t) => t !== SESSION_TAG).sort();
     c = {
-      tags: [...new Set(schema.tags)].sort().map((key) => ({ key, get: getter(key) })),
-      fields: Object.entries(schema.fields).map(([key, type]) => ({ key, type, get: getter(key) })),
+      tags: tagKeys.map((key) => ({ key, get: fieldGetter(key) })),
+      fields: Object.entries(schema.fields)
+        .filter(([f]) => f !== SESSION_TAG && !tagKeys.includes(f))
+        .map(([key, type]) => ({ key, type, get: fieldGetter(key) })),
     };
     compiledSchemas.set(schema, c);
   }
   return c;
 }
 
-/**
- * Map one record to a point of `measurement` under its schema: tags and fields are the schema's
- * keys looked up in the record (see {@link flattenRecord}); keys the record lacks are left out;
- * values are typed per the schema (decimal strings become floats). Drops: no schema ->
- * `no_measurement`; a value that cannot take the schema's type, or no field at all -> `invalid_record`.
- */
+/** Map one record to a point of `measurement` under its schema (see the file comment for the rules). */
 export function recordToPoint(record: BusRecord, schema: MeasurementSchema | undefined, measurement: string): PointResult {
-  if (!schema) return { ok: false, reason: 'no_measurement', detail: `no schema for measurement ${measurement} (influxdb.measurements)` };
-  if (!Number.isSafeInteger(record.ts_event_us) || record.ts_event_us < 0) {
-    return { ok: false, reason: 'invalid_record', detail: `ts_event_us ${String(record.ts_event_us)} is not a non-negative integer` };
+  if (!schema) return { ok: false, reason: 'no_measurement', detail: `measurement "${measurement}" has no schema in influxdb.measurements` };
+  const ts = record.ts_event_us;
+  const seq = record.seq;
+  if (!Number.isSafeInteger(ts) || ts < 0 || !Number.isSafeInteger(seq) || seq < 0) {
+    return { ok: false, reason: 'invalid_record', detail: `bad ts_event_us ${String(ts)} or seq ${String(seq)} (${measurement})` };
   }
-  const c = compile(schema);
+  if (typeof record.session !== 'string' || !tagValueExpressible(record.session)) {
+    return { ok: false, reason: 'invalid_record', detail: `bad session ${JSON.stringify(record.session)} (${measurement})` };
+  }
+  const c = compileSchema(schema);
   const r = record as unknown as Readonly<Record<string, unknown>>;
   const tags: Record<string, string> = {};
-  let series = measurement;
   for (const t of c.tags) {
     const v = t.get(r);
     if (v === null || v === undefined) continue;
-    const s = String(v);
+    const s = typeof v === 'string' ? v : String(v);
     if (s === '') continue;
+    if (!tagValueExpressible(s))
+      return { ok: false, reason: 'invalid_record', detail: `tag ${t.key}=${JSON.stringify(s)} cannot be written in line protocol (${measurement})` };
     tags[t.key] = s;
-    series += `,${t.key}=${s}`;
   }
   const fields: Record<string, FieldValue> = {};
   let nFields = 0;
   for (const f of c.fields) {
     const v = f.get(r);
-    if (v === null || v === undefined || (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')) continue;
-    const typed = coerce(v, f.type);
-    if (typed === undefined) {
+    if (v === null || v === undefined) continue;
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
       return { ok: false, reason: 'invalid_record', detail: `${measurement}.${f.key}: ${JSON.stringify(v)} is not a ${f.type}` };
-    }
+    const typed = typedValue(f.type, v);
+    if (typed === undefined)
+      return { ok: false, reason: 'invalid_record', detail: `${measurement}.${f.key}: ${JSON.stringify(v)} is not a ${f.type}` };
     fields[f.key] = typed;
     nFields++;
   }
-  if (nFields === 0) {
+  if (nFields === 0)
     return { ok: false, reason: 'invalid_record', detail: `${record.kind} record has none of the fields of ${measurement}` };
-  }
-  return {
-    ok: true,
-    point: {
-      measurement,
-      tags,
-      fields,
-      timeUs: record.ts_event_us,
-      session: record.session,
-      seq: record.seq,
-      identity: `${series}\u0000${record.session}`,
-    },
-  };
+  return { ok: true, point: { measurement, tags, fields, timeUs: ts, session: record.session, seq } };
 }
 
-/** Stable key of a point's series: measurement + sorted tag set. */
+/** Stable key of a point's series: measurement + sorted tag set (without session). */
 export function seriesKey(point: Pick<Point, 'measurement' | 'tags'>): string {
   const keys = Object.keys(point.tags).sort();
   let out = point.measurement;
@@ -190,62 +235,14 @@ export function seriesKey(point: Pick<Point, 'measurement' | 'tags'>): string {
   return out;
 }
 
-/** Key of a point's identity apart from time: series + publisher session. */
-export function identityKey(point: Pick<Point, 'measurement' | 'tags' | 'session'>): string {
-  return `${seriesKey(point)}\u0000${point.session}`;
+/** Key of a point's full identity: series + session + point time. */
+export function identityKey(point: Pick<Point, 'measurement' | 'tags' | 'session' | 'timeUs' | 'seq'>): string {
+  return `${seriesKey(point)}\u0000${point.session}\u0000${pointTimeNs(point.timeUs, point.seq)}`;
 }
 
-/**
- * The InfluxDB timestamp (ns) of each point, in order: `timeUs * 1000 + (seq mod 1000)`, moved to
- * the next free nanosecond of its series and session when another point of the batch already holds
- * it. The same record twice in a batch (same series, session, µs and seq) gets the same timestamp,
- * so it is one point. Deterministic: the same batch always gives the same timestamps.
- */
-export function assignPointTimesNs(points: readonly Point[]): bigint[] {
-  // Per identity and µs: which sub-µs slots are held and by which seq. Nanoseconds stay (µs, sub)
-  // number pairs while probing; the common case (no collision) allocates no Set and no key string.
-  const used = new Map<string, Map<number, Map<number, number>>>();
-  /** Records moved by a collision, so the same record again lands on the same moved slot. */
-  const moved = new Map<string, [number, number]>();
-  /** Per identity, where the last overflow probe ended: keeps a 10k-point burst linear, not quadratic. */
-  const overflowNext = new Map<string, [number, number]>();
-  const out: bigint[] = new Array<bigint>(points.length);
-  const holder = (m: Map<number, Map<number, number>>, us: number, sub: number) => m.get(us)?.get(sub);
-  const take = (m: Map<number, Map<number, number>>, us: number, sub: number, seq: number) => {
-    let slots = m.get(us);
-    if (!slots) m.set(us, (slots = new Map()));
-    slots.set(sub, seq);
-  };
-  points.forEach((p, i) => {
-    const id = p.identity ?? identityKey(p);
-    let taken = used.get(id);
-    if (!taken) used.set(id, (taken = new Map()));
-    let us = p.timeUs;
-    let sub = Number.isSafeInteger(p.seq) ? ((p.seq % 1000) + 1000) % 1000 : 0;
-    const natural = holder(taken, us, sub);
-    if (natural === undefined) take(taken, us, sub, p.seq);
-    else if (natural !== p.seq) {
-      const recordKey = `${id}\u0000${p.timeUs}\u0000${p.seq}`;
-      const again = moved.get(recordKey);
-      if (again) [us, sub] = again;
-      else {
-        const hint = overflowNext.get(id);
-        if (hint && (hint[0] > us || (hint[0] === us && hint[1] > sub))) [us, sub] = hint;
-        while (holder(taken, us, sub) !== undefined) if (++sub === 1000) [us, sub] = [us + 1, 0];
-        take(taken, us, sub, p.seq);
-        overflowNext.set(id, sub === 999 ? [us + 1, 0] : [us, sub + 1]);
-        moved.set(recordKey, [us, sub]);
-      }
-    }
-    out[i] = BigInt(us) * 1000n + BigInt(sub);
-  });
-  return out;
-}
-
-/** Points of a batch, with their timestamps, and what was dropped (with one sample detail per reason). */
+/** Points of a batch and what was dropped (with one sample detail per reason). */
 export interface BatchPoints {
   points: Point[];
-  timesNs: bigint[];
   dropped: Partial<Record<DropReason, number>>;
   samples: Partial<Record<DropReason, string>>;
 }
@@ -259,19 +256,21 @@ export function recordsToPoints(
   const points: Point[] = [];
   const dropped: Partial<Record<DropReason, number>> = {};
   const samples: Partial<Record<DropReason, string>> = {};
-  const drop = (reason: DropReason, detail: string) => {
-    dropped[reason] = (dropped[reason] ?? 0) + 1;
-    samples[reason] ??= detail;
-  };
   for (const record of records) {
-    const measurement = measurementFor(record, target);
-    if (!measurement) {
-      drop('no_measurement', `no measurement for ${record.kind} records on topic ${record.topic}`);
-      continue;
-    }
-    const r = recordToPoint(record, Object.hasOwn(schemas, measurement) ? schemas[measurement] : undefined, measurement);
+    const r = mapRecord(record, target, schemas);
     if (r.ok) points.push(r.point);
-    else drop(r.reason, r.detail);
+    else {
+      dropped[r.reason] = (dropped[r.reason] ?? 0) + 1;
+      samples[r.reason] ??= r.detail;
+    }
   }
-  return { points, timesNs: assignPointTimesNs(points), dropped, samples };
+  return { points, dropped, samples };
+}
+
+/** One record under a target: measurement lookup + {@link recordToPoint}. */
+export function mapRecord(record: BusRecord, target: WriteTarget, schemas: Readonly<Record<string, MeasurementSchema>>): PointResult {
+  const measurement = measurementFor(record, target);
+  if (!measurement)
+    return { ok: false, reason: 'no_measurement', detail: `no measurement for kind "${record.kind}" (topic ${record.topic})` };
+  return recordToPoint(record, Object.hasOwn(schemas, measurement) ? schemas[measurement] : undefined, measurement);
 }

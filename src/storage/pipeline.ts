@@ -1,17 +1,20 @@
 /**
  * StoragePipeline: records in, batches out to a Sink, nothing lost while the store is down.
  *
- *   push() -> Batcher (size/bytes/age) -> memory queue (bounded) -> up to `concurrency` writers -> Sink
- *                                             \-> spool on disk when the queue is full or the
- *                                                 spool already holds older batches
+ *   push() -> Batcher (size/bytes/age) -> memory queue -> up to `concurrency` writers -> Sink
+ *                                             \-> spool on disk ONLY while the store is down
  *
+ * - BACKPRESSURE, not spilling, while the store is up but behind: push() never blocks, and the
+ *   memory queue grows past `maxQueuedBatches` only if the caller ignores {@link hasCapacity} /
+ *   {@link waitForCapacity}. The subscriber awaits waitForCapacity() after each bus message, so it
+ *   stops reading its ZeroMQ socket (records wait in ZeroMQ's receive queue) instead of writing
+ *   a healthy store's backlog to disk. The spool is for outages.
  * - Retriable errors (store unreachable, 5xx, timeouts) are retried FOREVER with capped
- *   exponential backoff and jitter; meanwhile new batches fill the bounded queue and then go to the
- *   durable spool, so memory stays bounded whatever the outage length.
- * - Order: once anything is spooled, newer batches are spooled behind it, and writers take the
- *   memory queue, then the spool oldest first; so after an outage the backlog is written before
- *   newer data. Several batches are in flight at once: InfluxDB does not need them in order
- *   because every record has its own point identity (see influx/line-protocol.ts).
+ *   exponential backoff and jitter. While the store is down there is always capacity: batches beyond
+ *   the memory queue go to the durable spool, so memory stays bounded whatever the outage length.
+ * - Once the store answers again, writers alternate between the memory queue and the spool (oldest
+ *   first), so the backlog drains while live data keeps flowing. Several batches are in flight at
+ *   once and order does not matter: every record has its own point identity (see fields.ts).
  * - A non-retriable error fails the batch (counted, logged); drops the sink reports are counted by
  *   reason. The spool refusing a batch (full) is a `spool_full` drop, logged as an error.
  * - flush() hands on the partial batch and waits until everything held is written; if the store
@@ -119,6 +122,8 @@ export class StoragePipeline {
   private sleepers = new Set<() => void>();
   private downSinceMs = 0;
   private spoolFullLogged = false;
+  private preferSpool = false;
+  private capacityWaiters: (() => void)[] = [];
   private s: PipelineStats = {
     records_in: 0,
     points_written: 0,
@@ -153,11 +158,32 @@ export class StoragePipeline {
     this.pump();
   }
 
-  /** Hand records to the pipeline. Never blocks; memory is bounded by spilling to the spool. */
+  /**
+   * Hand records to the pipeline. Never blocks: a caller that can wait (the bus subscriber) awaits
+   * {@link waitForCapacity} between pushes; while the store is down, batches spill to the spool.
+   */
   push(records: readonly BusRecord[]): void {
     if (this.closed) throw new NbpyError('E_PIPELINE_CLOSED', 'push() after close(): the storage pipeline is shut down', false);
     this.s.records_in += records.length;
     for (const r of records) this.batcher.add(r);
+  }
+
+  /** Room for more: the memory queue is below `maxQueuedBatches`, or the store is down (the spool takes it). */
+  hasCapacity(): boolean {
+    return this.closed || !this.s.store_up || this.queue.length < this.maxQueued;
+  }
+
+  /** Resolves once {@link hasCapacity} holds (at once when it already does). */
+  waitForCapacity(): Promise<void> {
+    if (this.hasCapacity()) return Promise.resolve();
+    return new Promise((resolve) => this.capacityWaiters.push(resolve));
+  }
+
+  private wakeCapacity(): void {
+    if (!this.capacityWaiters.length || !this.hasCapacity()) return;
+    const w = this.capacityWaiters;
+    this.capacityWaiters = [];
+    for (const f of w) f();
   }
 
   stats(): PipelineStats {
@@ -179,7 +205,10 @@ export class StoragePipeline {
   }
 
   private enqueue(records: BusRecord[]): void {
-    if (!this.spill && !this.spoolInUse && this.queue.length < this.maxQueued) {
+    // Store up: memory (the caller applies backpressure). Store down: memory until the queue is
+    // full, then the spool, and everything behind the spool once it is in use (outage order).
+    const toMemory = !this.spill && (this.s.store_up || (!this.spoolInUse && this.queue.length < this.maxQueued));
+    if (toMemory) {
       this.queue.push({ records });
       this.queuedRecords += records.length;
       this.pump();
@@ -216,13 +245,16 @@ export class StoragePipeline {
 
   private pump(): void {
     while (this.inflight < this.concurrency && !this.spill) {
-      const b = this.queue.shift();
+      const spoolReady = this.spool.available > 0 && !this.taking && this.s.store_up;
+      const b = spoolReady && this.preferSpool ? undefined : this.queue.shift();
       if (b) {
         this.queuedRecords -= b.records.length;
+        this.preferSpool = true;
         this.start(b);
         continue;
       }
       if (this.spool.available > 0 && !this.taking) {
+        this.preferSpool = false;
         this.taking = true;
         this.inflight++;
         void this.spool.take().then((e) => {
@@ -235,9 +267,10 @@ export class StoragePipeline {
           this.pump();
         });
       }
-      break;
+      if (spoolReady || this.queue.length === 0) break;
     }
     this.notify();
+    this.wakeCapacity();
   }
 
   private start(b: Batch): void {
@@ -306,7 +339,8 @@ export class StoragePipeline {
     this.s.store_up = false;
     this.s.outage_count++;
     this.downSinceMs = this.clock.monoMs();
-    this.log('error', `storage: store unavailable (${err.message}); retrying with backoff, spooling to disk when the queue is full`, {
+    this.wakeCapacity();
+    this.log('error', `storage: store unavailable (${err.message}); retrying with backoff, spooling to disk meanwhile`, {
       code: err.code,
     });
   }
@@ -365,6 +399,7 @@ export class StoragePipeline {
   /** flush() then stop: no more push(). */
   async close(): Promise<void> {
     this.closed = true;
+    this.wakeCapacity();
     await this.flush();
     this.batcher.close();
   }

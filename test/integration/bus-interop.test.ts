@@ -18,9 +18,14 @@ test('nbpy bus tail prints, field for field, records published by a Python progr
   const out = join(mkdtempSync(join(tmpdir(), 'nbpy-py-')), 'sent.jsonl');
   const py = spawn(systemPython, [join(repoRoot, 'test/fixtures/py/publish.py'), String(port), out, '15'], { stdio: 'inherit' });
   try {
-    const res = await runNbpy(['bus', 'tail', '--connect', `tcp://127.0.0.1:${port}`, '--topic', 'kraken.', '--count', '5'], { timeoutMs: 30_000 });
+    const res = await runNbpy(['bus', 'tail', '--connect', `tcp://127.0.0.1:${port}`, '--topic', 'kraken.', '--count', '5'], {
+      timeoutMs: 30_000,
+    });
     assert.equal(res.code, 0, res.stderr);
-    const got = res.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const got = res.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     assert.equal(got.length, 5);
     const sent = new Map(
       readFileSync(out, 'utf8')
@@ -32,7 +37,10 @@ test('nbpy bus tail prints, field for field, records published by a Python progr
     for (const r of got) assert.deepEqual(r, sent.get(r.seq), `record seq ${String(r.seq)} differs`);
     // Consecutive: no holes once joined.
     const seqs = got.map((r) => r.seq as number);
-    assert.deepEqual(seqs, seqs.map((_, i) => seqs[0]! + i));
+    assert.deepEqual(
+      seqs,
+      seqs.map((_, i) => seqs[0]! + i),
+    );
   } finally {
     py.kill('SIGTERM');
   }
@@ -40,7 +48,12 @@ test('nbpy bus tail prints, field for field, records published by a Python progr
 
 test('a Python subscriber written from the doc decodes nbpy records exactly (integers stay integers)', async () => {
   const port = await freePort();
-  const pub = await BusPublisher.bind({ endpoint: `tcp://127.0.0.1:${port}`, publisher: 'kraken_tick', venue: 'kraken', topic: 'kraken.tick' });
+  const pub = await BusPublisher.bind({
+    endpoint: `tcp://127.0.0.1:${port}`,
+    publisher: 'kraken_tick',
+    venue: 'kraken',
+    topic: 'kraken.tick',
+  });
   const py = spawn(systemPython, [join(repoRoot, 'test/fixtures/py/subscribe.py'), `tcp://127.0.0.1:${port}`, 'kraken.tick', '3'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -75,6 +88,9 @@ test('a Python subscriber written from the doc decodes nbpy records exactly (int
   for (const r of lines) {
     assert.deepEqual(r._types, { seq: 'int', ts_event_us: 'int', ts_recv_us: 'int' });
     delete r._types;
-    assert.deepEqual(r, sent.find((s) => s.seq === r.seq));
+    assert.deepEqual(
+      r,
+      sent.find((s) => s.seq === r.seq),
+    );
   }
 });

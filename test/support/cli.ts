@@ -40,7 +40,10 @@ export function collect(child: ChildProcess, timeoutMs = 60_000): Promise<RunRes
   });
 }
 
-export async function runNbpy(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export async function runNbpy(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
   return collect(spawnNbpy(args, opts), opts.timeoutMs);
 }
 

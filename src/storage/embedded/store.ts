@@ -7,7 +7,8 @@
  *   part of the identity, as the InfluxDB driver's session tag), time_ns BIGINT (the InfluxDB point
  *   timestamp), time_us BIGINT (venue event time), <fields> typed (float DOUBLE, integer BIGINT,
  *   string VARCHAR, boolean BOOLEAN); primary key (retention_policy, tags, session, time_ns).
- * A write stages the batch through the Appender into a temp table, then upserts it in one
+ * The record -> point mapping and the point identity are the shared ones of ../fields.ts (no
+ * batch-dependent shifting: the same record is always the same row). A write stages the batch through the Appender into a temp table, then upserts it in one
  * transaction; an upsert keeps fields the new point lacks, as an InfluxDB overwrite does.
  *
  * DuckDB lets one process hold a file open for writing: a second process gets a lock error, which
@@ -20,7 +21,7 @@ import type { BusRecord } from '../../core/records.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { NbpyError } from '../../core/errors.js';
 import type { Config, FieldType, MeasurementSchema } from '../../config/schema.js';
-import { recordsToPoints, type FieldValue, type Point } from '../fields.js';
+import { pointTimeNsBig, recordsToPoints, type FieldValue, type Point } from '../fields.js';
 import type { DropReason, Sink, WriteResult, WriteTarget } from '../sink.js';
 import { parseDurationUs } from './duration.js';
 
@@ -137,7 +138,8 @@ function appendValue(app: DuckDBAppender, type: FieldType, value: FieldValue | u
   if (value === undefined) return app.appendNull();
   switch (type) {
     case 'float':
-      return app.appendDouble(value as number);
+      // Floats arrive as the venue's decimal text (see ../fields.ts): converted once, here.
+      return app.appendDouble(typeof value === 'number' ? value : Number(value));
     case 'integer':
       return app.appendBigInt(BigInt(value as number));
     case 'boolean':
@@ -212,7 +214,7 @@ export class EmbeddedSink implements Sink {
       const point = batch.points[i]!;
       let rows = byTable.get(point.measurement);
       if (!rows) byTable.set(point.measurement, (rows = []));
-      rows.push({ point, ns: batch.timesNs[i]! });
+      rows.push({ point, ns: pointTimeNsBig(point.timeUs, point.seq) });
     }
     await this.exclusive(async () => {
       const conn = await this.ensureOpen();

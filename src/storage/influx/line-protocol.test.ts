@@ -110,12 +110,10 @@ test('gap and status records go to the events measurement with publisher/kind/re
   );
 });
 
-test('a record with no field still yields a point (seq)', () => {
+test('a record with none of the schema fields is dropped as invalid_record (as in the embedded store)', () => {
   const b = new LineBuilder({ bare: { tags: ['instrument'], fields: { bid: 'float' } } });
-  assert.equal(
-    b.line(tick({ bid: null }), { ...target, measurements: { tick: 'bare' } }),
-    'bare,instrument=XBT/USD,session=sess-1 seq=7i 1700000000123456007',
-  );
+  const out = b.build([tick({ bid: null })], { ...target, measurements: { tick: 'bare' } });
+  assert.deepEqual(out.dropped, { invalid_record: 1 });
 });
 
 test('drops: unknown kind, missing schema, bad timestamps, inexpressible tag values', () => {

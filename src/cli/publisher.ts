@@ -1,0 +1,303 @@
+/**
+ * `nbpy publisher run <name>`: one publisher process. Venue connector -> normalised drafts -> the bus,
+ * with heartbeats, a status/metrics endpoint, optional raw-frame recording, and a clean SIGTERM.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { Config, PublisherConfig } from '../config/schema.js';
+import { UsageError } from '../core/errors.js';
+import { systemClock } from '../core/clock.js';
+import type { Draft, GapRecord } from '../core/records.js';
+import { BusPublisher } from '../bus/publisher.js';
+import { tcpEndpoint } from '../bus/subscriber.js';
+import { runFeed } from '../venues/reconnect.js';
+import { FrameRecorder, recordingTransport } from '../venues/recorder.js';
+import { loadRecording } from '../venues/recording.js';
+import { createRegistry, mirrorCounter, mirrorGauge, startStatusServer } from '../health/status-server.js';
+import { createLogger } from '../logging/logger.js';
+import { scrubSecrets } from '../logging/redact.js';
+import { signalReady } from '../supervisor/child.js';
+import { loadFromCommand } from './common.js';
+import { openReplaySession, openVenueSource } from './venue-source.js';
+
+export function findPublisher(cfg: Config, name: string): PublisherConfig {
+  const p = cfg.publishers.find((x) => x.name === name);
+  if (!p) throw new UsageError(`no publisher named "${name}" in the config (publishers: ${cfg.publishers.map((x) => x.name).join(', ')})`);
+  return p;
+}
+
+interface SessionFile {
+  session: string;
+  last_seq: number;
+  last_heartbeat_us: number;
+  clean_stop: boolean;
+}
+
+/** The gap a restart leaves: from the previous session's last heartbeat to now. */
+export function restartGap(prev: SessionFile | undefined, nowUs: number, venue: PublisherConfig['venue']): Draft<GapRecord> | undefined {
+  if (!prev) return undefined;
+  return {
+    venue,
+    kind: 'gap',
+    ts_event_us: nowUs,
+    ts_recv_us: nowUs,
+    instrument: '',
+    reason: 'publisher_restart',
+    gap_start_us: prev.last_heartbeat_us,
+    gap_end_us: nowUs,
+    detail: `previous session ${prev.session} ${prev.clean_stop ? 'stopped cleanly' : 'ended without a clean stop'} after seq ${prev.last_seq}`,
+    first_missing_seq: 0,
+    last_missing_seq: 0,
+  };
+}
+
+export async function runPublisher(cfg: Config, name: string, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const pc = findPublisher(cfg, name);
+  const clock = systemClock;
+  const log = createLogger({ service: name, level: cfg.logging.level });
+  const stats = {
+    frames_in: 0,
+    parse_errors: {} as Record<string, number>,
+    gaps: {} as Record<string, number>,
+    reconnects: 0,
+    checksum_failures: 0,
+    connected: false,
+    last_frame_mono_ms: -1,
+  };
+  const sampled = new Set<string>();
+  let secrets: string[] = [];
+  const safe = (t: string) => scrubSecrets(t, secrets);
+
+  const pub = await BusPublisher.bind({
+    endpoint: tcpEndpoint(pc.bindHost, pc.port),
+    publisher: pc.name,
+    venue: pc.venue,
+    topic: pc.topic,
+  }).catch((e: Error) => {
+    throw new UsageError(
+      `publishers.${pc.name}: cannot bind ${tcpEndpoint(pc.bindHost, pc.port)} (${e.message}); is the port in use by another process?`,
+    );
+  });
+
+  // Restart gap: a previous session of this publisher left a state file in the run directory.
+  const stateFile = join(cfg.runDir, 'sessions', `${pc.name}.json`);
+  mkdirSync(join(cfg.runDir, 'sessions'), { recursive: true });
+  const prev = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as SessionFile) : undefined;
+  const writeState = (clean: boolean) => {
+    const s: SessionFile = { session: pub.session, last_seq: pub.lastSeq, last_heartbeat_us: clock.nowUs(), clean_stop: clean };
+    writeFileSync(`${stateFile}.tmp`, JSON.stringify(s));
+    renameSync(`${stateFile}.tmp`, stateFile);
+  };
+
+  const publish = (drafts: Draft[]) => {
+    for (const d of drafts) if (d.kind === 'gap') stats.gaps[d.reason] = (stats.gaps[d.reason] ?? 0) + 1;
+    pub.publish(drafts);
+  };
+  const gap = restartGap(prev, clock.nowUs(), pc.venue);
+  if (gap) publish([gap]);
+  writeState(false);
+
+  const registry = createRegistry(pc.name);
+  mirrorCounter(registry, 'nbpy_frames_in_total', 'venue frames received', () => stats.frames_in);
+  mirrorCounter(registry, 'nbpy_records_out_total', 'records published on the bus', () => pub.stats.records_out);
+  mirrorCounter(
+    registry,
+    'nbpy_parse_errors_total',
+    'venue frames that could not be parsed, by reason',
+    () => stats.parse_errors,
+    'reason',
+    ['json', 'schema'],
+  );
+  mirrorCounter(registry, 'nbpy_gaps_total', 'gap records published, by reason', () => stats.gaps, 'reason', [
+    'reconnect',
+    'stale',
+    'checksum',
+    'publisher_restart',
+  ]);
+  mirrorCounter(registry, 'nbpy_reconnects_total', 'venue reconnects', () => stats.reconnects);
+  mirrorCounter(registry, 'nbpy_checksum_failures_total', 'order book checksum mismatches', () => stats.checksum_failures);
+  mirrorCounter(registry, 'nbpy_bus_send_errors_total', 'bus sends that failed', () => pub.stats.send_errors);
+  const ageMs = () => (stats.last_frame_mono_ms < 0 ? -1 : Math.round(clock.monoMs() - stats.last_frame_mono_ms));
+  mirrorGauge(registry, 'nbpy_last_message_age_seconds', 'age of the last venue frame (-1 before the first)', () =>
+    ageMs() < 0 ? -1 : ageMs() / 1000,
+  );
+  mirrorGauge(registry, 'nbpy_connected', '1 when the venue connection is up', () => (stats.connected ? 1 : 0));
+  const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+  const status = await startStatusServer({
+    host: pc.bindHost === '0.0.0.0' ? '0.0.0.0' : '127.0.0.1',
+    port: pc.statusPort,
+    registry,
+    token: env.NBPY_STATUS_TOKEN,
+    health: () => ({
+      service: pc.name,
+      kind: 'publisher',
+      ready: stats.connected || pc.source.type === 'replay',
+      status: stats.connected || pc.source.type === 'replay' ? 'ok' : 'degraded',
+      venue: pc.venue,
+      topic: pc.topic,
+      session: pub.session,
+      connected: stats.connected,
+      last_seq: pub.lastSeq,
+      records_out: pub.stats.records_out,
+      frames_in: stats.frames_in,
+      parse_errors: sum(stats.parse_errors),
+      gaps: sum(stats.gaps),
+      reconnects: stats.reconnects,
+      checksum_failures: stats.checksum_failures,
+      last_message_age_ms: ageMs(),
+    }),
+  });
+
+  pub.startHeartbeats(() => {
+    writeState(false);
+    return { connected: stats.connected, lastVenueMsgAgeMs: ageMs() };
+  });
+
+  const abort = new AbortController();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: intake closed, publishing what is held');
+    abort.abort();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+
+  const recorder = pc.record ? new FrameRecorder({ dir: join(cfg.dataDir, 'recordings', pc.name), prefix: pc.name }) : undefined;
+  const onError = (e: { code: string; message: string; sample: string }) => {
+    stats.parse_errors[e.code] = (stats.parse_errors[e.code] ?? 0) + 1;
+    if (!sampled.has(e.code)) {
+      sampled.add(e.code);
+      log.warn({ code: e.code, sample: safe(e.sample) }, `parse error (${safe(e.message)}); further ones of this kind are only counted`);
+    }
+  };
+
+  let closeSource = async () => {};
+  try {
+    if (pc.source.type === 'replay') {
+      const frames = loadRecording(pc.source.file);
+      const session = openReplaySession(pc.venue, pc.venue === 'kraken' ? pc.publishLevels : 10);
+      stats.connected = true;
+      signalReady();
+      do {
+        session.reset();
+        await replayFrames(frames, pc.source.speed, abort.signal, (f) => {
+          stats.frames_in++;
+          stats.last_frame_mono_ms = clock.monoMs();
+          const r = session.onFrame(f);
+          r.errors.forEach(onError);
+          if (r.records.length) publish(r.records);
+        });
+      } while (pc.source.loop && !abort.signal.aborted);
+      if (!abort.signal.aborted) log.info({ frames: frames.length }, 'replay finished; stays up until stopped');
+      if (!abort.signal.aborted) await new Promise((r) => abort.signal.addEventListener('abort', r));
+    } else {
+      const source = await openVenueSource(pc, env);
+      secrets = source.secrets;
+      closeSource = source.close;
+      const transport = recorder ? recordingTransport(source.transport, recorder) : source.transport;
+      log.info({ target: transport.target, endpoint: tcpEndpoint(pc.bindHost, pc.port), session: pub.session }, 'publisher starting');
+      let ready = false;
+      await runFeed({
+        transport: {
+          target: transport.target,
+          connect: async (signal) => {
+            const conn = await transport.connect(signal);
+            async function* counted() {
+              for await (const f of conn.frames) {
+                stats.frames_in++;
+                stats.last_frame_mono_ms = clock.monoMs();
+                yield f;
+              }
+            }
+            return { frames: counted(), send: (t: string) => conn.send(t), close: () => conn.close() };
+          },
+        },
+        session: source.session,
+        clock,
+        venue: pc.venue,
+        staleAfterMs: pc.staleAfterMs,
+        signal: abort.signal,
+        onRecords: publish,
+        onError,
+        onCounter: (n, k) => {
+          if (n === 'checksum_failures') stats.checksum_failures += k;
+          if (n === 'reconnects') stats.reconnects += k;
+        },
+        onState: (s, detail) => {
+          stats.connected = s === 'connected';
+          if (s === 'connected' && !ready) {
+            ready = true;
+            signalReady();
+          }
+          log.info({ state: s, detail: detail && safe(detail) }, `venue ${s}`);
+        },
+        onConnectError: (err, info) =>
+          log.warn({ attempt: info.attempt, retry_in_ms: info.retryInMs }, `connect failed: ${safe(err.message)}`),
+      });
+    }
+  } finally {
+    await pub.drain();
+    pub.heartbeat({ connected: false, lastVenueMsgAgeMs: ageMs() });
+    writeState(true);
+    await pub.close();
+    await recorder?.close();
+    await closeSource();
+    await status.close();
+    log.info({ records_out: pub.stats.records_out, last_seq: pub.lastSeq }, 'publisher stopped');
+  }
+  return 0;
+}
+
+/** Feed recorded frames at their recorded pace times `speed` (0 = as fast as possible). */
+async function replayFrames(
+  frames: { text: string; receivedAtUs: number }[],
+  speed: number,
+  signal: AbortSignal,
+  on: (f: { text: string; receivedAtUs: number }) => void,
+) {
+  const t0 = performance.now();
+  const first = frames[0]?.receivedAtUs ?? 0;
+  for (let i = 0; i < frames.length && !signal.aborted; i++) {
+    const f = frames[i]!;
+    if (speed > 0) {
+      const due = (f.receivedAtUs - first) / 1000 / speed - (performance.now() - t0);
+      if (due > 1) await new Promise((r) => setTimeout(r, due));
+    } else if (i % 500 === 0) await new Promise((r) => setImmediate(r));
+    on({ text: f.text, receivedAtUs: speed > 0 ? systemClock.nowUs() : f.receivedAtUs });
+  }
+}
+
+export function registerPublisher(program: Command): void {
+  const publisher = program.command('publisher').description('venue publishers');
+  publisher
+    .command('run <name>')
+    .description('run one publisher in the foreground (venue -> bus), as the service manager does')
+    .action(async (name: string, _opts, cmd: Command) => {
+      const { config } = loadFromCommand(cmd);
+      process.exitCode = await runPublisher(config, name);
+    });
+  publisher
+    .command('list')
+    .description('list the configured publishers')
+    .option('--json', 'print as JSON')
+    .action((_opts, cmd: Command) => {
+      const { config } = loadFromCommand(cmd);
+      const rows = config.publishers.map((p) => ({
+        name: p.name,
+        venue: p.venue,
+        topic: p.topic,
+        endpoint: tcpEndpoint(p.connectHost, p.port),
+        status_port: p.statusPort,
+        source: p.source.type,
+      }));
+      if ((cmd.optsWithGlobals() as { json?: boolean }).json) console.log(JSON.stringify(rows));
+      else
+        for (const r of rows)
+          console.log(
+            `${r.name.padEnd(16)} ${r.venue.padEnd(8)} ${r.topic.padEnd(16)} ${r.endpoint.padEnd(24)} status :${r.status_port}  ${r.source}`,
+          );
+    });
+}

@@ -1,0 +1,293 @@
+/**
+ * The built-in live console: a node:http server on 127.0.0.1 (config.console) that serves a static
+ * page (./static, read relative to this file, so `dist/console/static` must sit beside the compiled
+ * server) and pushes the live picture over server-sent events.
+ *
+ * It reads the bus, not the store, so it works the same with InfluxDB and the embedded store: one
+ * SUB socket connected to every enabled publisher (data + heartbeats) feeds a ConsoleModel; the
+ * services' /health routes are polled each second. What reaches a browser is bounded whatever the
+ * record rate: one `points` event per sample interval carrying at most one point per series, and
+ * one `state` event per second.
+ *
+ * Routes: `/` (page), `/static/*`, `/events` (SSE), `/api/state` (JSON snapshot), `/api/series`.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../config/schema.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
+import { ConsoleModel, type ServiceSpec } from './state.js';
+
+export interface ConsoleOptions {
+  config: Config;
+  /** Default config.console.host (127.0.0.1). */
+  host?: string;
+  /** Default config.console.port; 0 = any free port. */
+  port?: number;
+  /** Chart sample interval: at most one point per series per interval is sent (default 250 ms). */
+  sampleIntervalMs?: number;
+  /** State (tables) push interval (default 1000 ms). */
+  stateIntervalMs?: number;
+  /** /health poll interval (default 1000 ms) and per-request timeout (default 800 ms). */
+  healthIntervalMs?: number;
+  healthTimeoutMs?: number;
+  /** No record and no heartbeat for this long = STALE (default 5000 ms). */
+  staleAfterMs?: number;
+  /** Most chart series tracked (default 256). */
+  maxSeries?: number;
+  /** Extra bus endpoints to read besides the configured publishers' (tests, ad-hoc publishers). */
+  extraEndpoints?: string[];
+  clock?: Clock;
+  log?: (msg: string, obj?: Record<string, unknown>) => void;
+}
+
+export interface ConsoleHandle {
+  /** `http://127.0.0.1:8081/` */
+  url: string;
+  port: number;
+  /** The current snapshot (what /api/state returns). */
+  state(): ConsoleStateBody;
+  close(): Promise<void>;
+}
+
+export interface ConsoleStats {
+  clients: number;
+  events_sent: number;
+  points_events: number;
+  state_events: number;
+  points_sent: number;
+  sample_ticks: number;
+}
+
+export type ConsoleStateBody = ReturnType<ConsoleModel['snapshot']> & {
+  bus: { endpoints: string[]; messages_in: number; records_in: number; decode_errors: number };
+  sse: ConsoleStats;
+  config: { sample_interval_ms: number; max_points_per_series: number; stale_after_ms: number; storage: string };
+  store_latest: Record<string, unknown>;
+};
+
+const STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
+const STATIC_FILES: Record<string, string> = {
+  '/': 'index.html',
+  '/index.html': 'index.html',
+  '/static/app.js': 'app.js',
+  '/static/style.css': 'style.css',
+};
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+};
+
+/** Where a service's /health answers: loopback unless it binds one specific other address. */
+function statusHost(bindHost: string | undefined): string {
+  if (!bindHost || bindHost === '0.0.0.0' || bindHost === '::' || bindHost === 'localhost') return '127.0.0.1';
+  return bindHost.includes(':') ? `[${bindHost}]` : bindHost;
+}
+
+/** The services the console watches, from the config. */
+export function servicesFromConfig(config: Config): ServiceSpec[] {
+  const out: ServiceSpec[] = [];
+  for (const p of config.publishers) {
+    if (!p.enabled) continue;
+    out.push({ name: p.name, kind: 'publisher', healthUrl: `http://127.0.0.1:${p.statusPort}/health`, topic: p.topic, venue: p.venue });
+  }
+  for (const s of config.subscribers) {
+    if (!s.enabled) continue;
+    out.push({ name: s.name, kind: 'subscriber', healthUrl: `http://${statusHost(s.bindHost)}:${s.port}/health` });
+  }
+  return out;
+}
+
+/** Start the console. Resolves once it listens and is subscribed to the bus. */
+export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle> {
+  const { config } = opts;
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? (() => {});
+  const host = opts.host ?? config.console.host;
+  const sampleIntervalMs = opts.sampleIntervalMs ?? 250;
+  const stateIntervalMs = opts.stateIntervalMs ?? 1000;
+  const healthIntervalMs = opts.healthIntervalMs ?? 1000;
+  const healthTimeoutMs = opts.healthTimeoutMs ?? 800;
+  const staleAfterMs = opts.staleAfterMs ?? 5000;
+  const services = servicesFromConfig(config);
+  const model = new ConsoleModel(services, clock.nowMs(), { staleAfterMs, maxSeries: opts.maxSeries });
+
+  const endpoints = [
+    ...new Set([
+      ...config.publishers.filter((p) => p.enabled).map((p) => tcpEndpoint(p.connectHost, p.port)),
+      ...(opts.extraEndpoints ?? []),
+    ]),
+  ];
+  const sub = new BusSubscriber({
+    endpoints,
+    topics: [''],
+    onDecodeError: (err, hex) => log('undecodable bus payload skipped', { error: err.message, sample: hex }),
+  });
+  const pump = (async () => {
+    for await (const batch of sub.batches()) model.observe(batch, clock.nowMs());
+  })().catch((e: Error) => log('bus receive loop ended', { error: e.message }));
+
+  // ---------------------------------------------------------------- SSE clients
+  const clients = new Set<ServerResponse>();
+  const stats: ConsoleStats = { clients: 0, events_sent: 0, points_events: 0, state_events: 0, points_sent: 0, sample_ticks: 0 };
+  const send = (res: ServerResponse, event: string, data: unknown) => {
+    // A browser that cannot keep up gets events dropped rather than buffered without bound.
+    if (res.writableLength > 4 * 1024 * 1024) return false;
+    res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    stats.events_sent++;
+    return true;
+  };
+  const broadcast = (event: string, data: unknown) => {
+    for (const c of clients) send(c, event, data);
+  };
+
+  // ---------------------------------------------------------------- health polling
+  const storeLatest: Record<string, unknown> = {};
+  const noStoreLatest = new Set<string>();
+  let polling = false;
+  let pollCount = 0;
+  const pollHealth = async () => {
+    if (polling) return;
+    polling = true;
+    pollCount++;
+    try {
+      await Promise.all(
+        services.map(async (s) => {
+          try {
+            const res = await fetch(s.healthUrl, { signal: AbortSignal.timeout(healthTimeoutMs) });
+            const body = (await res.json()) as Record<string, unknown>;
+            model.serviceHealth(s.name, clock.nowMs(), { body });
+          } catch (e) {
+            const err = e as Error & { cause?: { code?: string } };
+            const why = err.name === 'TimeoutError' ? `no answer within ${healthTimeoutMs} ms` : (err.cause?.code ?? err.message);
+            model.serviceHealth(s.name, clock.nowMs(), { error: why });
+          }
+          // The subscribers' optional `/store/latest` route: newest stored records per measurement.
+          if (s.kind === 'subscriber' && !noStoreLatest.has(s.name) && pollCount % 5 === 1) {
+            try {
+              const res = await fetch(s.healthUrl.replace(/\/health$/, '/store/latest'), { signal: AbortSignal.timeout(healthTimeoutMs) });
+              if (res.status === 404) noStoreLatest.add(s.name);
+              else if (res.ok) storeLatest[s.name] = await res.json();
+            } catch {
+              // not answering: /health already says so
+            }
+          }
+        }),
+      );
+    } finally {
+      polling = false;
+    }
+  };
+
+  const stateBody = (): ConsoleStateBody => ({
+    ...model.snapshot(clock.nowMs()),
+    bus: { endpoints, ...sub.stats },
+    sse: { ...stats, clients: clients.size },
+    config: {
+      sample_interval_ms: sampleIntervalMs,
+      max_points_per_series: config.console.maxPointsPerSeries,
+      stale_after_ms: staleAfterMs,
+      storage: config.storage.backend,
+    },
+    store_latest: storeLatest,
+  });
+
+  const timers = [
+    setInterval(() => {
+      stats.sample_ticks++;
+      const batch = model.flushPoints();
+      if (batch.points.length === 0 && batch.defs.length === 0) return;
+      stats.points_events++;
+      stats.points_sent += batch.points.length;
+      broadcast('points', batch);
+    }, sampleIntervalMs),
+    setInterval(() => {
+      model.tick(clock.nowMs());
+      if (clients.size === 0) return;
+      stats.state_events++;
+      broadcast('state', stateBody());
+    }, stateIntervalMs),
+    setInterval(() => void pollHealth(), healthIntervalMs),
+  ];
+  void pollHealth();
+
+  // ---------------------------------------------------------------- HTTP
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET' }).end();
+      return;
+    }
+    const file = STATIC_FILES[path];
+    if (file) {
+      const body = await readFile(STATIC_DIR + file);
+      res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' }).end(body);
+    } else if (path === '/events') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      res.write('retry: 2000\n\n');
+      clients.add(res);
+      req.on('close', () => clients.delete(res));
+      send(res, 'hello', {
+        series: model.allSeries(),
+        sample_interval_ms: sampleIntervalMs,
+        max_points_per_series: config.console.maxPointsPerSeries,
+        stale_after_ms: staleAfterMs,
+      });
+      send(res, 'state', stateBody());
+    } else if (path === '/api/state') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stateBody()));
+    } else if (path === '/api/series') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(model.allSeries()));
+    } else if (path === '/favicon.ico') {
+      res.writeHead(204).end();
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try / or /api/state\n');
+    }
+  };
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((e: Error) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`error: ${e.message}\n`);
+    });
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e: NodeJS.ErrnoException) =>
+        reject(
+          new Error(
+            e.code === 'EADDRINUSE'
+              ? `console port ${host}:${opts.port ?? config.console.port} is in use; set console.port in the config to a free port`
+              : e.message,
+          ),
+        ),
+      );
+      server.listen(opts.port ?? config.console.port, host, () => resolve());
+    });
+  } catch (e) {
+    for (const t of timers) clearInterval(t);
+    sub.close();
+    await pump;
+    throw e;
+  }
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : (opts.port ?? config.console.port);
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+
+  return {
+    url: `http://${urlHost}:${port}/`,
+    port,
+    state: stateBody,
+    close: async () => {
+      for (const t of timers) clearInterval(t);
+      for (const c of clients) c.end();
+      clients.clear();
+      sub.close();
+      await pump;
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
