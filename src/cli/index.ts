@@ -3,10 +3,16 @@ import { Command, CommanderError } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { DEFAULT_CONFIG, EXIT } from './common.js';
 import { registerConfig } from './config.js';
+import { registerGrafana } from './grafana.js';
 import { registerBus } from './bus.js';
+import { registerHealth } from './health.js';
+import { registerValidate } from './validate.js';
 import { registerPublisher } from './publisher.js';
 import { registerReplay } from './replay.js';
+import { registerSystem } from './system.js';
 import { registerConsole } from './console.js';
+import { registerSubscriber } from './subscriber.js';
+import { registerRetention } from './retention.js';
 
 export function buildProgram(): Command {
   const program = new Command('nbpy')
@@ -15,10 +21,16 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerConfig(program);
+  registerGrafana(program);
   registerBus(program);
+  registerHealth(program);
+  registerValidate(program);
   registerPublisher(program);
   registerReplay(program);
+  registerSystem(program);
   registerConsole(program);
+  registerSubscriber(program);
+  registerRetention(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }

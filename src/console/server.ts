@@ -17,6 +17,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
+import { UsageError } from '../core/errors.js';
 import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
 import { ConsoleModel, type ServiceSpec } from './state.js';
 
@@ -257,11 +258,11 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle>
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e: NodeJS.ErrnoException) =>
         reject(
-          new Error(
-            e.code === 'EADDRINUSE'
-              ? `console port ${host}:${opts.port ?? config.console.port} is in use; set console.port in the config to a free port`
-              : e.message,
-          ),
+          e.code === 'EADDRINUSE'
+            ? new UsageError(
+                `console port ${host}:${opts.port ?? config.console.port} is in use; set console.port in the config (or --port) to a free port`,
+              )
+            : e,
         ),
       );
       server.listen(opts.port ?? config.console.port, host, () => resolve());

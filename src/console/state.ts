@@ -382,7 +382,9 @@ export class ConsoleModel {
   snapshot(nowMs: number): { now_ms: number; topics: TopicSnapshot[]; services: ServiceSnapshot[]; totals: ConsoleModel['totals'] } {
     const services = new Map<string, ServiceSnapshot>();
     for (const s of this.services.values()) services.set(s.spec.name, this.serviceSnapshot(s, nowMs));
-    const topics = [...this.topics.values()].sort((a, b) => a.topic.localeCompare(b.topic)).map((t) => this.topicSnapshot(t, nowMs, services));
+    const topics = [...this.topics.values()]
+      .sort((a, b) => a.topic.localeCompare(b.topic))
+      .map((t) => this.topicSnapshot(t, nowMs, services));
     return { now_ms: nowMs, topics, services: [...services.values()], totals: { ...this.totals } };
   }
 }

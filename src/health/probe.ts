@@ -172,10 +172,10 @@ export async function embeddedFreshness(config: Config, opts: { rateWindowS: num
   const answers = await Promise.all(
     subscribers.map((s) => httpGet(`http://${s.bindHost}:${s.port}/store/newest?window_s=${opts.rateWindowS}`, opts.timeoutMs)),
   );
-  const errors: string[] = [];
+  const errors = new Map<string, string>();
   answers.forEach((a, idx) => {
     if (!a.ok || !Array.isArray(a.body?.measurements)) {
-      errors.push(`${subscribers[idx]!.name}: /store/newest ${a.error ?? 'gave no measurements'}`);
+      errors.set(subscribers[idx]!.name, `subscriber ${subscribers[idx]!.name} /store/newest: ${a.error ?? 'gave no measurements'}`);
       return;
     }
     for (const m of a.body.measurements as { measurement?: unknown; points?: unknown; newest_us?: unknown; series?: unknown }[]) {
@@ -192,19 +192,16 @@ export async function embeddedFreshness(config: Config, opts: { rateWindowS: num
       });
     }
   });
-  const out: StoreObservation[] = [];
-  for (const m of wanted) {
-    out.push(
-      found.get(m) ?? {
-        measurement: m,
+  return storedMeasurements(config).map(
+    (m) =>
+      found.get(m.measurement) ?? {
+        measurement: m.measurement,
         newestUs: null,
         recentPoints: null,
         rateWindowS: opts.rateWindowS,
-        error: errors.length ? errors.join('; ') : 'no subscriber reported it',
+        ...(errors.has(m.subscriber) ? { error: errors.get(m.subscriber)! } : {}),
       },
-    );
-  }
-  return out;
+  );
 }
 
 /** `docker compose ps --format json` (a JSON array, or one object per line in newer versions). */
@@ -338,7 +335,7 @@ export async function gather(config: Config, opts: ProbeOptions = {}): Promise<O
     }
     const pub = services.find((s) => s.kind === 'publisher' && s.name === p.name);
     // No subscriber covers the topic and no bus sample: the publisher's own last-message age is the best evidence.
-    if (ages.length === 0 && opts.busAgesMs === undefined && pub?.status.ok) {
+    if (ages.length === 0 && pub?.status.ok) {
       const a = pub.status.body?.last_message_age_ms;
       if (typeof a === 'number' && a >= 0) ages.push(a);
     }

@@ -55,6 +55,13 @@ const rec = (): TickRecord => ({
   tradeable: true,
 });
 const recs = (n: number) => Array.from({ length: n }, rec);
+/** Push like the subscriber does: one chunk, then wait for capacity (backpressure). */
+async function pushPaced(p: StoragePipeline, n: number, chunk = 10): Promise<void> {
+  for (let i = 0; i < n; i += chunk) {
+    await p.waitForCapacity();
+    p.push(recs(Math.min(chunk, n - i)));
+  }
+}
 
 async function until(cond: () => boolean, clock?: FakeClock, what = 'condition'): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -136,7 +143,7 @@ test('outage: bounded memory, spill to spool, retried forever, backlog replayed 
   const { p, logs } = make(sink, dir, clock);
   sink.up = false;
   const first = seq + 1;
-  p.push(recs(200));
+  await pushPaced(p, 200);
   await until(() => p.stats().spool_batches >= 16, clock, 'spill to spool');
   const st = p.stats();
   assert.equal(st.store_up, false);
@@ -192,7 +199,7 @@ test('non-retriable errors fail the batch and are counted; spool_full drops are 
   const sink2 = new FakeSink();
   sink2.up = false;
   const { p: p2, logs } = make(sink2, dir, clock, { spoolMaxBytes: 1 });
-  p2.push(recs(100));
+  await pushPaced(p2, 100);
   await until(() => (p2.stats().dropped_by_reason.spool_full ?? 0) > 0, clock, 'spool full');
   assert.ok(logs.some((m) => m.includes('spool is full')));
   sink2.up = true;
@@ -200,5 +207,41 @@ test('non-retriable errors fail the batch and are counted; spool_full drops are 
   const st = p2.stats();
   assert.equal(sink2.stored.size + (st.dropped_by_reason.spool_full ?? 0), 100, 'every record either stored or counted');
   await p2.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('backpressure: a slow but healthy store makes the caller wait; nothing is spooled', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
+  const clock = new FakeClock();
+  let release: () => void = () => {};
+  let gate = new Promise<void>((r) => (release = r));
+  class SlowSink extends FakeSink {
+    override async write(records: readonly BusRecord[]): Promise<WriteResult> {
+      await gate;
+      return super.write(records);
+    }
+  }
+  const sink = new SlowSink();
+  const { p } = make(sink, dir, clock);
+  let pushed = 0;
+  const producer = (async () => {
+    for (let i = 0; i < 30; i++) {
+      await p.waitForCapacity();
+      p.push(recs(10));
+      pushed += 10;
+    }
+  })();
+  // 2 in flight + 2 queued = 4 batches, then the producer must wait.
+  await until(() => !p.hasCapacity(), undefined, 'queue full');
+  for (let i = 0; i < 20; i++) await tick();
+  assert.ok(pushed <= 60, `producer held back (pushed ${pushed})`);
+  assert.equal(p.stats().spool_batches, 0, 'nothing spooled while the store is up');
+  release();
+  gate = Promise.resolve();
+  await producer;
+  await p.flush();
+  assert.equal(sink.stored.size, 300);
+  assert.equal(p.stats().spool_bytes, 0);
+  await p.close();
   rmSync(dir, { recursive: true });
 });

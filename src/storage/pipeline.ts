@@ -370,10 +370,12 @@ export class StoragePipeline {
    * Write everything held (the partial batch, the queue, the spool). When the store is down, what
    * is held in memory goes to the spool instead and flush() resolves once it is on disk.
    */
-  async flush(): Promise<void> {
+  async flush(opts: { deadlineMs?: number } = {}): Promise<void> {
     this.batcher.flush();
+    const deadline = opts.deadlineMs === undefined ? Infinity : this.clock.monoMs() + opts.deadlineMs;
     for (;;) {
-      if (!this.s.store_up) {
+      // Past the deadline a slow store counts as down: what is held goes to the durable spool.
+      if (!this.s.store_up || this.clock.monoMs() >= deadline) {
         this.spill = true;
         const q = this.queue;
         this.queue = [];
@@ -396,11 +398,14 @@ export class StoragePipeline {
     }
   }
 
-  /** flush() then stop: no more push(). */
-  async close(): Promise<void> {
+  /**
+   * flush() then stop: no more push(). With `deadlineMs`, after that long whatever the store has not
+   * taken is put in the spool instead (a write in flight still ends by its own request timeout).
+   */
+  async close(opts: { deadlineMs?: number } = {}): Promise<void> {
     this.closed = true;
     this.wakeCapacity();
-    await this.flush();
+    await this.flush(opts);
     this.batcher.close();
   }
 }

@@ -3,6 +3,7 @@
 // Exposed for scripts and tests: window.nbpyConsole = { events, charts: {key: {points, draws}}, errors }.
 
 const WINDOW_MS = 120_000;
+const MIN_SPAN_MS = 10_000;
 const MAX_CHARTS = 48;
 const COLORS = { mid: '#4da3ff', bid: '#3ecf8e', ask: '#ff6b6b', price: '#ffb347', back: '#4da3ff', lay: '#ff8fb1' };
 const FALLBACK_COLORS = ['#c792ea', '#89ddff', '#f78c6c', '#c3e88d'];
@@ -106,7 +107,10 @@ function draw(c, now) {
   const ctx = canvas.getContext('2d');
   ctx.clearRect(0, 0, w, h);
   const t1 = now;
-  const t0 = t1 - WINDOW_MS;
+  // The last 2 minutes, or since the first point when younger (at least 10 s), so a new chart fills.
+  let first = Infinity;
+  for (const s of c.series) if (s.t.length && s.t[0] < first) first = s.t[0];
+  const t0 = Math.max(t1 - WINDOW_MS, Math.min(first, t1 - MIN_SPAN_MS));
   let lo = Infinity;
   let hi = -Infinity;
   for (const s of c.series)
@@ -118,6 +122,7 @@ function draw(c, now) {
   const padL = 6 * dpr;
   const padR = 64 * dpr;
   const padY = 8 * dpr;
+  const padB = 14 * dpr;
   ctx.font = `${10 * dpr}px system-ui, sans-serif`;
   ctx.strokeStyle = '#26303b';
   ctx.fillStyle = '#8593a3';
@@ -135,7 +140,15 @@ function draw(c, now) {
   lo -= span * 0.08;
   hi += span * 0.08;
   const x = (t) => padL + ((t - t0) / (t1 - t0)) * (w - padL - padR);
-  const y = (v) => h - padY - ((v - lo) / (hi - lo)) * (h - 2 * padY);
+  const y = (v) => h - padB - ((v - lo) / (hi - lo)) * (h - padY - padB);
+  // Time labels: a few round instants along the bottom.
+  const stepMs = [1, 2, 5, 10, 15, 30, 60, 120].map((s) => s * 1000).find((st) => (t1 - t0) / st <= 5) ?? 300_000;
+  for (let t = Math.ceil(t0 / stepMs) * stepMs; t <= t1; t += stepMs) {
+    const label = new Date(t).toTimeString().slice(0, 8);
+    const xx = x(t);
+    if (xx < padL + 20 * dpr || xx > w - padR - 20 * dpr) continue;
+    ctx.fillText(label, xx - ctx.measureText(label).width / 2, h - 2 * dpr);
+  }
   for (let i = 0; i <= 3; i++) {
     const v = lo + ((hi - lo) * i) / 3;
     const yy = Math.round(y(v)) + 0.5;
@@ -151,14 +164,20 @@ function draw(c, now) {
     ctx.strokeStyle = s.color;
     ctx.beginPath();
     let started = false;
+    let prevY = 0;
     for (let i = 0; i < s.t.length; i++) {
       if (s.t[i] < t0) continue;
       const px = x(s.t[i]);
       const py = y(s.v[i]);
+      // Steps, not slopes: a price holds until the next sample replaces it.
       if (!started) {
         ctx.moveTo(px, py);
         started = true;
-      } else ctx.lineTo(px, py);
+      } else {
+        ctx.lineTo(px, prevY);
+        ctx.lineTo(px, py);
+      }
+      prevY = py;
       drawn++;
     }
     // Hold the last value to "now" so a quiet series still reads as a level.

@@ -1,0 +1,395 @@
+/**
+ * `nbpy subscriber run <name>`: one subscriber process (see docs/STORAGE.md).
+ *
+ *   BusSubscriber (publishers whose topic the `topics` prefixes match) -> SequenceTracker
+ *     -> StoragePipeline (batches, retries, durable spool) -> InfluxDB or the embedded DuckDB file
+ *
+ * - Backpressure: after each bus message the loop awaits the pipeline's capacity, so while the store
+ *   is up but behind, records wait in ZeroMQ's receive queue (rcvHwm) instead of being spooled.
+ *   While the store is down the pipeline always has capacity: batches go to the durable spool.
+ * - Sequence holes seen by the tracker are stored as gap records (reason 'sequence', the exact
+ *   missing range) in the events measurement, and counted.
+ * - Embedded mode: DuckDB allows one writing process per file, so each subscriber owns
+ *   `<dataDir>/embedded/<name>.duckdb` and serves read access to it over its status port
+ *   (`/store/count`, `/store/newest`, `/store/latest`, `/store/stats`). InfluxDB mode serves the same
+ *   routes by querying InfluxDB, so callers have one code path.
+ * - SIGTERM/SIGINT: stop reading, flush everything held (waiting for the store up to
+ *   shutdown.phaseTimeoutMs; what cannot be written stays in the durable spool), exit 0.
+ */
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { Config, SubscriberConfig } from '../config/schema.js';
+import { NbpyError, UsageError } from '../core/errors.js';
+import { systemClock } from '../core/clock.js';
+import type { BusRecord, GapRecord } from '../core/records.js';
+import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
+import { SequenceTracker } from '../bus/sequence.js';
+import { createRegistry, mirrorCounter, mirrorGauge, startStatusServer } from '../health/status-server.js';
+import { createLogger } from '../logging/logger.js';
+import { signalReady } from '../supervisor/child.js';
+import { InfluxClient, credentialsFromEnv } from '../storage/influx/client.js';
+import { InfluxSink } from '../storage/influx/writer.js';
+import { InfluxAdmin } from '../storage/influx/admin.js';
+import { EmbeddedSink } from '../storage/embedded/store.js';
+import { EmbeddedRetentionAdmin } from '../storage/embedded/admin.js';
+import { StoragePipeline } from '../storage/pipeline.js';
+import { EmbeddedReader, InfluxReader, storeRoutes, type StoreReader } from '../storage/reader.js';
+import { DROP_REASONS, type Sink, type WriteTarget } from '../storage/sink.js';
+import { loadFromCommand, table, wantsJson, printJson } from './common.js';
+
+export function findSubscriber(cfg: Config, name: string): SubscriberConfig {
+  const s = cfg.subscribers.find((x) => x.name === name);
+  if (!s) throw new UsageError(`no subscriber named "${name}" in the config (subscribers: ${cfg.subscribers.map((x) => x.name).join(', ')})`);
+  return s;
+}
+
+/** The publishers a subscriber reads: enabled ones whose topic one of its prefixes matches. */
+export function publishersFor(cfg: Config, sc: SubscriberConfig): Config['publishers'] {
+  return cfg.publishers.filter((p) => p.enabled && sc.topics.some((t) => p.topic.startsWith(t)));
+}
+
+/** The embedded store file of one subscriber (DuckDB: one writing process per file). */
+export function embeddedFileFor(cfg: Config, subscriber: string): string {
+  return join(resolve(cfg.dataDir), 'embedded', `${subscriber}.duckdb`);
+}
+
+/** The spool directory of one subscriber. */
+export function spoolDirFor(cfg: Config, subscriber: string): string {
+  return join(resolve(cfg.dataDir), 'spool', subscriber);
+}
+
+/**
+ * A gap record for a sequence hole seen by this subscriber: stored in the events measurement under
+ * the publisher's session, at seq = first missing seq (a seq that never reached us, so the point
+ * identity cannot collide with a stored record of that session).
+ */
+export function sequenceGapRecord(
+  seen: BusRecord,
+  first: number,
+  last: number,
+  prevEventUs: number,
+  subscriber: string,
+  nowUs: number,
+): GapRecord {
+  return {
+    v: seen.v,
+    topic: seen.topic,
+    venue: seen.venue,
+    kind: 'gap',
+    publisher: seen.publisher,
+    session: seen.session,
+    seq: first,
+    ts_event_us: seen.ts_event_us,
+    ts_recv_us: nowUs,
+    instrument: '',
+    reason: 'sequence',
+    gap_start_us: prevEventUs || seen.ts_event_us,
+    gap_end_us: seen.ts_event_us,
+    detail: `subscriber ${subscriber} did not receive seq ${first}-${last} (${last - first + 1} records) of ${seen.publisher} session ${seen.session}`,
+    first_missing_seq: first,
+    last_missing_seq: last,
+  };
+}
+
+interface TopicStats {
+  records: number;
+  last_mono_ms: number;
+  gaps: number;
+  missing: number;
+}
+
+export async function runSubscriber(cfg: Config, name: string, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const sc = findSubscriber(cfg, name);
+  const clock = systemClock;
+  const log = createLogger({ service: name, level: cfg.logging.level });
+  const pubs = publishersFor(cfg, sc);
+  if (pubs.length === 0)
+    throw new UsageError(`subscribers.${name}: no enabled publisher has a topic matching ${sc.topics.join(', ')}; check publishers[].topic`);
+  const endpoints = [...new Set(pubs.map((p) => tcpEndpoint(p.connectHost, p.port)))];
+  const target: WriteTarget = { measurements: sc.measurements, eventsMeasurement: cfg.influxdb.eventsMeasurement, retentionPolicy: sc.retentionPolicy };
+  const measurements = [...new Set([...Object.values(sc.measurements), cfg.influxdb.eventsMeasurement])];
+  const sinkLog = (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}) => log[level](fields, msg);
+
+  // ------------------------------------------------------------------ the store
+  let sink: Sink;
+  let reader: StoreReader;
+  let stats: () => Promise<unknown>;
+  let prepare: () => Promise<void>;
+  if (cfg.storage.backend === 'influxdb') {
+    const client = new InfluxClient({
+      url: cfg.backing.influxdb.url,
+      credentials: credentialsFromEnv(cfg.backing.influxdb.credentials, env),
+      requestTimeoutMs: cfg.influxdb.requestTimeoutMs,
+      gzip: sc.gzip,
+    });
+    const influxSink = new InfluxSink({ client, database: cfg.influxdb.database, measurements: cfg.influxdb.measurements, log: sinkLog });
+    const admin = new InfluxAdmin({ client, influxdb: cfg.influxdb });
+    sink = influxSink;
+    reader = new InfluxReader({ client, database: cfg.influxdb.database, retentionPolicy: sc.retentionPolicy, sink });
+    stats = () => admin.stats();
+    prepare = async () => {
+      await influxSink.open();
+      // Idempotent: the database and policies the writes need (normally made by `nbpy retention create`).
+      const { changed } = await admin.create();
+      if (changed.length) log.info({ changed }, 'created InfluxDB database / retention policies');
+    };
+  } else {
+    const file = embeddedFileFor(cfg, name);
+    const embedded = new EmbeddedSink({
+      path: file,
+      measurements: cfg.influxdb.measurements,
+      retentionPolicies: cfg.influxdb.retentionPolicies,
+      logger: { warn: (o, m) => log.warn(o, m) },
+    });
+    const admin = new EmbeddedRetentionAdmin(embedded, { retentionPolicies: cfg.influxdb.retentionPolicies });
+    sink = embedded;
+    reader = new EmbeddedReader(embedded);
+    stats = () => admin.stats();
+    prepare = async () => {
+      await embedded.open();
+      await admin.create();
+    };
+    log.info({ file }, 'embedded store: this subscriber owns its DuckDB file');
+  }
+
+  let storeAnswered = false;
+  try {
+    await prepare();
+    storeAnswered = true;
+  } catch (e) {
+    const err = e as NbpyError;
+    if (err.retriable === false && err.code !== undefined && !/ECONN|TIMEOUT|NETWORK/i.test(err.code)) {
+      log.fatal({ code: err.code }, `store setup failed: ${err.message}`);
+      await new Promise((r) => setTimeout(r, 50));
+      return 1;
+    }
+    log.warn({ code: err.code }, `store not reachable at start (${err.message}); records will be spooled until it answers`);
+  }
+
+  const pipeline = new StoragePipeline({
+    sink,
+    target,
+    batchSize: sc.batchSize,
+    flushIntervalMs: sc.flushIntervalMs,
+    maxBatchBytes: sc.maxBatchBytes,
+    spoolDir: spoolDirFor(cfg, name),
+    spoolMaxBytes: sc.spoolMaxBytes,
+    log: sinkLog,
+  });
+
+  // ------------------------------------------------------------------ the bus
+  const tracker = new SequenceTracker();
+  const lastEventUs = new Map<string, number>();
+  const topics = new Map<string, TopicStats>();
+  let recordsIn = 0;
+  let seqGapRecords = 0;
+  const bus = new BusSubscriber({
+    endpoints,
+    topics: sc.topics,
+    rcvHwm: sc.rcvHwm,
+    onDecodeError: (err, hex) => log.warn({ sample_hex: hex }, `undecodable bus payload skipped (${err.message}); further ones are only counted`),
+  });
+  const covers = (topic: string) => sc.topics.some((t) => topic.startsWith(t));
+  const topicStats = (topic: string): TopicStats => {
+    let t = topics.get(topic);
+    if (!t) topics.set(topic, (t = { records: 0, last_mono_ms: -1, gaps: 0, missing: 0 }));
+    return t;
+  };
+
+  // ------------------------------------------------------------------ status
+  const registry = createRegistry(name);
+  const st = () => pipeline.stats();
+  mirrorCounter(registry, 'nbpy_records_in_total', 'data records received from the bus', () => recordsIn);
+  mirrorCounter(registry, 'nbpy_points_written_total', 'points the store accepted', () => st().points_written);
+  mirrorCounter(
+    registry,
+    'nbpy_batches_total',
+    'batches by outcome',
+    () => ({ ok: st().batches_ok, failed: st().batches_failed, retried: st().batches_retried }),
+    'reason',
+    ['ok', 'failed', 'retried'],
+  );
+  mirrorCounter(
+    registry,
+    'nbpy_points_dropped_total',
+    'points dropped, by reason',
+    () => st().dropped_by_reason as Record<string, number>,
+    'reason',
+    DROP_REASONS,
+  );
+  mirrorCounter(registry, 'nbpy_store_outages_total', 'times the store became unreachable', () => st().outage_count);
+  mirrorGauge(registry, 'nbpy_queue_depth', 'records held in memory', () => st().queue_depth);
+  mirrorGauge(registry, 'nbpy_spool_bytes', 'bytes in the durable outage spool', () => st().spool_bytes);
+  mirrorGauge(registry, 'nbpy_write_latency_ms', 'latency of the last batch write, ms', () => st().last_write_latency_ms);
+  mirrorGauge(registry, 'nbpy_lag_ms', 'venue event time of the newest written record -> now, ms', () => st().lag_ms);
+  mirrorGauge(registry, 'nbpy_store_up', '1 while the store answers', () => (st().store_up ? 1 : 0));
+  mirrorCounter(registry, 'nbpy_bus_seq_gaps_total', 'sequence holes seen on the bus', () => tracker.gaps);
+  mirrorCounter(registry, 'nbpy_bus_seq_missing_total', 'records missing inside sequence holes', () => tracker.missing);
+  mirrorCounter(registry, 'nbpy_bus_decode_errors_total', 'undecodable bus payloads', () => bus.stats.decode_errors);
+
+  let ready = false;
+  let stopping = false;
+  const health = () => {
+    const s = st();
+    const status: 'ok' | 'degraded' | 'down' = stopping ? 'degraded' : !s.store_up || !ready ? 'degraded' : 'ok';
+    return {
+      service: name,
+      kind: 'subscriber',
+      ready,
+      status,
+      backend: cfg.storage.backend,
+      store_up: s.store_up,
+      records_in: recordsIn,
+      points_written: s.points_written,
+      queue_depth: s.queue_depth,
+      spool_bytes: s.spool_bytes,
+      spool_batches: s.spool_batches,
+      dropped_by_reason: s.dropped_by_reason,
+      batches: { ok: s.batches_ok, failed: s.batches_failed, retried: s.batches_retried },
+      outages: s.outage_count,
+      write_latency_ms: s.last_write_latency_ms,
+      lag_ms: s.lag_ms,
+      seq_gaps: tracker.gaps,
+      seq_missing: tracker.missing,
+      seq_gap_records: seqGapRecords,
+      decode_errors: bus.stats.decode_errors,
+      sessions: tracker.sessionCount(),
+      endpoints,
+      topics: Object.fromEntries(
+        [...topics].map(([t, v]) => [
+          t,
+          { records: v.records, last_record_age_ms: v.last_mono_ms < 0 ? -1 : Math.round(clock.monoMs() - v.last_mono_ms), gaps: v.gaps, missing: v.missing },
+        ]),
+      ),
+    };
+  };
+  const status = await startStatusServer({
+    host: sc.bindHost === '0.0.0.0' ? '0.0.0.0' : '127.0.0.1',
+    port: sc.port,
+    registry,
+    token: env.NBPY_STATUS_TOKEN,
+    health,
+    routes: storeRoutes(reader, { measurements, stats }),
+  }).catch((e: Error) => {
+    bus.close();
+    throw new UsageError(`subscribers.${name}: ${e.message}`);
+  });
+
+  // Ready: the bus socket is connecting (ZeroMQ reconnects by itself) and the store answered, or the
+  // spool is open to take everything while it does not.
+  ready = true;
+  signalReady(env);
+  log.info(
+    { endpoints, topics: sc.topics, backend: cfg.storage.backend, store_up: storeAnswered, status_port: status.port, instance: randomUUID() },
+    'subscriber ready',
+  );
+
+  // ------------------------------------------------------------------ stop
+  let resolveStop: () => void = () => {};
+  const stopped = new Promise<void>((r) => (resolveStop = r));
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: bus intake closed, flushing what is held');
+    bus.close();
+    resolveStop();
+  };
+  const onTerm = () => stop('SIGTERM');
+  const onInt = () => stop('SIGINT');
+  process.once('SIGTERM', onTerm);
+  process.once('SIGINT', onInt);
+
+  // ------------------------------------------------------------------ the loop
+  try {
+    for await (const batch of bus.batches()) {
+      const data: BusRecord[] = [];
+      const now = clock.monoMs();
+      for (const r of batch) {
+        for (const ev of tracker.observe(r, covers)) {
+          if (ev.type === 'gap' && ev.first !== undefined && ev.last !== undefined) {
+            const topic = r.kind === 'heartbeat' ? r.data_topic : r.topic;
+            const t = topicStats(topic);
+            t.gaps++;
+            t.missing += ev.last - ev.first + 1;
+            seqGapRecords++;
+            data.push(sequenceGapRecord(r.kind === 'heartbeat' ? { ...r, topic } : r, ev.first, ev.last, lastEventUs.get(r.session) ?? 0, name, clock.nowUs()));
+            log.warn({ publisher: ev.publisher, session: ev.session, first: ev.first, last: ev.last, topic }, 'sequence gap on the bus');
+          }
+        }
+        if (r.kind === 'heartbeat') continue;
+        const t = topicStats(r.topic);
+        t.records++;
+        t.last_mono_ms = now;
+        lastEventUs.set(r.session, r.ts_event_us);
+        recordsIn++;
+        data.push(r);
+      }
+      if (data.length) pipeline.push(data);
+      // Backpressure: do not read the socket again until the pipeline has room (or the store is down).
+      await Promise.race([pipeline.waitForCapacity(), stopped]);
+      if (stopping) break;
+    }
+  } catch (e) {
+    if (!stopping) log.error({}, `bus receive failed: ${(e as Error).message}`);
+  }
+  bus.close();
+
+  // ------------------------------------------------------------------ flush and exit
+  const phaseMs = cfg.shutdown.phaseTimeoutMs;
+  const t0 = clock.monoMs();
+  const closed = await pipeline.close({ deadlineMs: phaseMs }).then(
+    () => true,
+    (e: Error) => {
+      log.error({}, `flush failed: ${e.message}`);
+      return false;
+    },
+  );
+  const s = st();
+  log.info(
+    {
+      flushed_in_ms: Math.round(clock.monoMs() - t0),
+      records_in: recordsIn,
+      points_written: s.points_written,
+      spool_batches: s.spool_batches,
+      spool_bytes: s.spool_bytes,
+      dropped_by_reason: s.dropped_by_reason,
+    },
+    s.spool_batches ? 'stopped; the spool keeps what the store did not take (replayed on next start)' : 'stopped; everything held was written',
+  );
+  await sink.close().catch(() => undefined);
+  await status.close();
+  process.off('SIGTERM', onTerm);
+  process.off('SIGINT', onInt);
+  log.flush?.();
+  return closed ? 0 : 1;
+}
+
+export function registerSubscriber(program: Command): void {
+  const subscriber = program.command('subscriber').description('bus subscribers that write records into the store');
+  subscriber
+    .command('run <name>')
+    .description('run one subscriber in the foreground (bus -> store), as the service manager does')
+    .action(async (name: string, _opts, cmd: Command) => {
+      const { config } = loadFromCommand(cmd);
+      process.exitCode = await runSubscriber(config, name);
+    });
+  subscriber
+    .command('list')
+    .description('list the configured subscribers')
+    .option('--json', 'print as JSON')
+    .action((_opts, cmd: Command) => {
+      const { config } = loadFromCommand(cmd);
+      const rows = config.subscribers.map((s) => ({
+        name: s.name,
+        topics: s.topics.join(','),
+        publishers: publishersFor(config, s)
+          .map((p) => p.name)
+          .join(','),
+        status_port: s.port,
+        store: config.storage.backend === 'embedded' ? embeddedFileFor(config, s.name) : `${config.backing.influxdb.url} ${config.influxdb.database}.${s.retentionPolicy}`,
+      }));
+      if (wantsJson(cmd)) printJson(rows);
+      else console.log(table(rows));
+    });
+}
