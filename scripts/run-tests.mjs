@@ -30,6 +30,11 @@ let files = walk('src');
 if (!unitOnly) files.push(...walk('test/integration'));
 if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
 files.sort();
+// Integration tests run the built CLI (dist/), so build first unless told not to.
+if (!unitOnly && process.env.NBPY_TEST_NO_BUILD !== '1' && process.env.NBPY_TEST_FROM_SOURCE !== '1') {
+  const b = spawnSync('npm', ['run', 'build', '--silent'], { stdio: 'inherit' });
+  if (b.status !== 0) process.exit(b.status ?? 1);
+}
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);

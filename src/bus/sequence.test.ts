@@ -57,3 +57,18 @@ test('a heartbeat ahead of the data reveals loss at the tail, only for a covered
   );
   assert.deepEqual(t.observe(rec('a', 5)), []);
 });
+
+test('after a publisher restart, records of the new session sent before we reconnected are a gap', () => {
+  const t = new SequenceTracker();
+  t.observe(rec('a', 1));
+  t.observe(rec('a', 2));
+  assert.deepEqual(t.observe(rec('b', 4)), [
+    { type: 'new_session', publisher: 'p', session: 'b' },
+    { type: 'gap', publisher: 'p', session: 'b', first: 1, last: 3 },
+  ]);
+  assert.equal(t.missing, 3);
+  assert.deepEqual(
+    t.observe(rec('c', 1)).map((e) => e.type),
+    ['new_session'],
+  );
+});

@@ -21,6 +21,8 @@ interface SessionState {
 
 export class SequenceTracker {
   private readonly sessions = new Map<string, SessionState>();
+  /** Publishers seen at least once: a later new session of theirs is a restart we watched happen. */
+  private readonly publishers = new Set<string>();
   /** Records missing inside sessions, summed. */
   missing = 0;
   gaps = 0;
@@ -42,6 +44,16 @@ export class SequenceTracker {
       this.sessions.set(r.session, s);
       this.sessionsSeen++;
       events.push({ type: 'new_session', publisher: r.publisher, session: r.session });
+      // A restart of a publisher we were already receiving: its new session starts at seq 1, so
+      // anything before the first record we got from it was lost (typically sent before we
+      // reconnected). The first session we ever see of a publisher is joined mid-stream instead.
+      const head = isHb ? r.seq : r.seq - 1;
+      if (this.publishers.has(r.publisher) && head >= 1) {
+        this.gaps++;
+        this.missing += head;
+        events.push({ type: 'gap', publisher: r.publisher, session: r.session, first: 1, last: head });
+      }
+      this.publishers.add(r.publisher);
       return events;
     }
     // ZeroMQ keeps order per publisher connection and a publisher flushes its data before each

@@ -34,6 +34,9 @@ export class BusSubscriber {
       receiveHighWaterMark: opts.rcvHwm ?? 100_000,
       maxMessageSize: opts.maxMessageBytes ?? 64 * 1024 * 1024,
       linger: 0,
+      // Reconnect fast after a publisher restart: what it sends before we are back is lost.
+      reconnectInterval: 100,
+      reconnectMaxInterval: 1000,
     });
     for (const t of opts.topics) this.sock.subscribe(t);
     if (opts.heartbeats !== false && !opts.topics.includes('')) this.sock.subscribe(HEARTBEAT_TOPIC);

@@ -62,8 +62,15 @@ async function runApi(cmd: Command, what: 'setup' | 'datasource' | 'dashboards',
   const influxUrl = influxUrlFor(config, opts.influxUrl);
   const changes = await applyToGrafana(client, plan(config, what, influxUrl));
   let dsHealth: { ok: boolean; message: string } | undefined;
-  if (what !== 'dashboards') dsHealth = await client.datasourceHealth(config.grafana.datasourceUid).catch((e: Error) => ({ ok: false, message: e.message }));
-  report(cmd, { grafana: g.url, version: health.version, influxUrl: what === 'dashboards' ? undefined : influxUrl, changes, datasourceHealth: dsHealth });
+  if (what !== 'dashboards')
+    dsHealth = await client.datasourceHealth(config.grafana.datasourceUid).catch((e: Error) => ({ ok: false, message: e.message }));
+  report(cmd, {
+    grafana: g.url,
+    version: health.version,
+    influxUrl: what === 'dashboards' ? undefined : influxUrl,
+    changes,
+    datasourceHealth: dsHealth,
+  });
 }
 
 function report(
@@ -75,10 +82,21 @@ function report(
   if (wantsJson(cmd)) printJson({ ok: true, ...r, counts });
   else {
     console.log(`Grafana ${r.grafana}${r.version ? ` (${r.version})` : ''}`);
-    console.log(table(r.changes.map((c) => ({ ...c })), ['kind', 'uid', 'title', 'action', 'detail']));
-    console.log(Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(', '));
+    console.log(
+      table(
+        r.changes.map((c) => ({ ...c })),
+        ['kind', 'uid', 'title', 'action', 'detail'],
+      ),
+    );
+    console.log(
+      Object.entries(counts)
+        .map(([k, n]) => `${n} ${k}`)
+        .join(', '),
+    );
     if (r.datasourceHealth)
-      console.log(`datasource check: ${r.datasourceHealth.ok ? 'ok' : 'FAILED'}: ${r.datasourceHealth.message}${r.influxUrl ? ` (Grafana -> ${r.influxUrl})` : ''}`);
+      console.log(
+        `datasource check: ${r.datasourceHealth.ok ? 'ok' : 'FAILED'}: ${r.datasourceHealth.message}${r.influxUrl ? ` (Grafana -> ${r.influxUrl})` : ''}`,
+      );
   }
 }
 
@@ -110,22 +128,27 @@ export function registerGrafana(program: Command): void {
 
   const apiOptions = (c: Command) =>
     c
-      .option('--influx-url <url>', 'InfluxDB URL as Grafana reaches it (default: http://influxdb:8086 under docker compose, else backing.influxdb.url)')
+      .option(
+        '--influx-url <url>',
+        'InfluxDB URL as Grafana reaches it (default: http://influxdb:8086 under docker compose, else backing.influxdb.url)',
+      )
       .option('--wait <duration>', 'wait up to this long for Grafana /api/health', '10s')
       .option('--json', 'print the result as JSON');
 
-  apiOptions(grafana.command('setup').description('create or update the datasource, the folder and every dashboard through the API')).action(
-    async (opts: ApiOpts, cmd: Command) => runApi(cmd, 'setup', opts),
-  );
+  apiOptions(
+    grafana.command('setup').description('create or update the datasource, the folder and every dashboard through the API'),
+  ).action(async (opts: ApiOpts, cmd: Command) => runApi(cmd, 'setup', opts));
 
-  apiOptions(grafana.command('datasource').description('create or update the InfluxDB datasource (fixed uid grafana.datasourceUid) through the API')).action(
-    async (opts: ApiOpts, cmd: Command) => runApi(cmd, 'datasource', opts),
-  );
+  apiOptions(
+    grafana.command('datasource').description('create or update the InfluxDB datasource (fixed uid grafana.datasourceUid) through the API'),
+  ).action(async (opts: ApiOpts, cmd: Command) => runApi(cmd, 'datasource', opts));
 
   apiOptions(
     grafana
       .command('dashboards')
-      .description('with --out <dir>: write provisioning files (datasource YAML, provider YAML, dashboard JSON); without: save the dashboards through the API')
+      .description(
+        'with --out <dir>: write provisioning files (datasource YAML, provider YAML, dashboard JSON); without: save the dashboards through the API',
+      )
       .option('--out <dir>', 'write provisioning files under <dir> instead of calling Grafana (e.g. deploy/grafana)'),
   ).action(async (opts: ApiOpts & { out?: string }, cmd: Command) => {
     if (opts.out !== undefined) {
@@ -135,5 +158,4 @@ export function registerGrafana(program: Command): void {
     }
     await runApi(cmd, 'dashboards', opts);
   });
-
 }

@@ -111,7 +111,8 @@ export function registerHealth(program: Command): void {
           const busAgesMs = await sampleTopicAges(config, BUS_SAMPLE_MS);
           const nowMs = Date.now();
           const windowUptimePct: Record<string, number | null> = {};
-          for (const s of [...config.publishers, ...config.subscribers]) if (s.enabled) windowUptimePct[s.name] = uptime.percent(s.name, nowMs);
+          for (const s of [...config.publishers, ...config.subscribers])
+            if (s.enabled) windowUptimePct[s.name] = uptime.percent(s.name, nowMs);
           const { observations, ...result } = await runHealthCheck(config, {
             timeoutMs,
             busAgesMs,

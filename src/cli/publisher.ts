@@ -27,6 +27,8 @@ export function findPublisher(cfg: Config, name: string): PublisherConfig {
   return p;
 }
 
+const STARTUP_GRACE_MS = 400;
+
 interface SessionFile {
   session: string;
   last_seq: number;
@@ -79,6 +81,10 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
       `publishers.${pc.name}: cannot bind ${tcpEndpoint(pc.bindHost, pc.port)} (${e.message}); is the port in use by another process?`,
     );
   });
+
+  // ZeroMQ PUB drops what it sends before subscribers have (re)connected; subscribers retry their
+  // connection every 100 ms, so a short grace after bind keeps a restarted publisher's first records.
+  await new Promise((r) => setTimeout(r, STARTUP_GRACE_MS));
 
   // Restart gap: a previous session of this publisher left a state file in the run directory.
   const stateFile = join(cfg.runDir, 'sessions', `${pc.name}.json`);

@@ -8,7 +8,8 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Config } from '../config/schema.js';
-import { NbpyError, UsageError } from '../core/errors.js';
+import type { NbpyError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
 import type { RetentionAdmin } from '../storage/admin.js';
 import { InfluxClient, credentialsFromEnv } from '../storage/influx/client.js';
 import { InfluxAdmin } from '../storage/influx/admin.js';
@@ -39,7 +40,11 @@ async function targets(cfg: Config, opts: { create: boolean }): Promise<Target[]
   for (const s of cfg.subscribers.filter((x) => x.enabled)) {
     const file = embeddedFileFor(cfg, s.name);
     if (!opts.create && !existsSync(file)) continue;
-    const sink = new EmbeddedSink({ path: file, measurements: cfg.influxdb.measurements, retentionPolicies: cfg.influxdb.retentionPolicies });
+    const sink = new EmbeddedSink({
+      path: file,
+      measurements: cfg.influxdb.measurements,
+      retentionPolicies: cfg.influxdb.retentionPolicies,
+    });
     try {
       await sink.open();
       out.push({ name: s.name, admin: new EmbeddedRetention(sink, cfg.influxdb.retentionPolicies), close: () => sink.close() });
@@ -54,10 +59,15 @@ async function targets(cfg: Config, opts: { create: boolean }): Promise<Target[]
 const held = (t: Target) =>
   `${t.heldBy!.file} is held by the running subscriber ${t.heldBy!.subscriber} (status port ${t.heldBy!.port}); stop it to run this, or read it through http://127.0.0.1:${t.heldBy!.port}/store/stats`;
 
-async function each<T>(cmd: Command, create: boolean, fn: (admin: RetentionAdmin, t: Target) => Promise<T>): Promise<{ store: string; result?: T; error?: string }[]> {
+async function each<T>(
+  cmd: Command,
+  create: boolean,
+  fn: (admin: RetentionAdmin, t: Target) => Promise<T>,
+): Promise<{ store: string; result?: T; error?: string }[]> {
   const { config } = loadFromCommand(cmd);
   const ts = await targets(config, { create });
-  if (ts.length === 0) throw new UsageError('no store to work on: no subscriber has written an embedded file yet (run the stack or `nbpy retention create`)');
+  if (ts.length === 0)
+    throw new UsageError('no store to work on: no subscriber has written an embedded file yet (run the stack or `nbpy retention create`)');
   const out: { store: string; result?: T; error?: string }[] = [];
   for (const t of ts) {
     try {
@@ -85,7 +95,9 @@ function timeUs(text: string, nowUs: number): number {
 }
 
 export function registerRetention(program: Command): void {
-  const r = program.command('retention').description('retention policies, store statistics, cleanup and downsampling (InfluxDB or the embedded store)');
+  const r = program
+    .command('retention')
+    .description('retention policies, store statistics, cleanup and downsampling (InfluxDB or the embedded store)');
   r.command('create')
     .description('create the database and the configured retention policies; idempotent (a changed duration is applied with ALTER)')
     .option('--json', 'print as JSON')
@@ -105,7 +117,10 @@ export function registerRetention(program: Command): void {
       if (wantsJson(cmd)) return printJson(res);
       for (const x of res) {
         console.log(`== ${x.store}`);
-        console.log(x.error ?? table(x.result!.map((p) => ({ name: p.name, duration: p.duration, shard_duration: p.shardDuration, default: p.default }))));
+        console.log(
+          x.error ??
+            table(x.result!.map((p) => ({ name: p.name, duration: p.duration, shard_duration: p.shardDuration, default: p.default }))),
+        );
       }
     });
   r.command('stats')
@@ -148,7 +163,9 @@ export function registerRetention(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (o: { olderThan: string; measurement?: string; dryRun?: boolean }, cmd: Command) => {
       durationUs(o.olderThan);
-      const res = await each(cmd, false, (a) => a.cleanup({ olderThan: o.olderThan, measurement: o.measurement, dryRun: o.dryRun === true }));
+      const res = await each(cmd, false, (a) =>
+        a.cleanup({ olderThan: o.olderThan, measurement: o.measurement, dryRun: o.dryRun === true }),
+      );
       if (wantsJson(cmd)) return printJson(res);
       for (const x of res) {
         if (x.error) console.error(`${x.store}: ${x.error}`);

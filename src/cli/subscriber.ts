@@ -20,7 +20,8 @@ import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Config, SubscriberConfig } from '../config/schema.js';
-import { NbpyError, UsageError } from '../core/errors.js';
+import type { NbpyError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
 import { systemClock } from '../core/clock.js';
 import type { BusRecord, GapRecord } from '../core/records.js';
 import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
@@ -40,7 +41,8 @@ import { loadFromCommand, table, wantsJson, printJson } from './common.js';
 
 export function findSubscriber(cfg: Config, name: string): SubscriberConfig {
   const s = cfg.subscribers.find((x) => x.name === name);
-  if (!s) throw new UsageError(`no subscriber named "${name}" in the config (subscribers: ${cfg.subscribers.map((x) => x.name).join(', ')})`);
+  if (!s)
+    throw new UsageError(`no subscriber named "${name}" in the config (subscribers: ${cfg.subscribers.map((x) => x.name).join(', ')})`);
   return s;
 }
 
@@ -105,9 +107,15 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   const log = createLogger({ service: name, level: cfg.logging.level });
   const pubs = publishersFor(cfg, sc);
   if (pubs.length === 0)
-    throw new UsageError(`subscribers.${name}: no enabled publisher has a topic matching ${sc.topics.join(', ')}; check publishers[].topic`);
+    throw new UsageError(
+      `subscribers.${name}: no enabled publisher has a topic matching ${sc.topics.join(', ')}; check publishers[].topic`,
+    );
   const endpoints = [...new Set(pubs.map((p) => tcpEndpoint(p.connectHost, p.port)))];
-  const target: WriteTarget = { measurements: sc.measurements, eventsMeasurement: cfg.influxdb.eventsMeasurement, retentionPolicy: sc.retentionPolicy };
+  const target: WriteTarget = {
+    measurements: sc.measurements,
+    eventsMeasurement: cfg.influxdb.eventsMeasurement,
+    retentionPolicy: sc.retentionPolicy,
+  };
   const measurements = [...new Set([...Object.values(sc.measurements), cfg.influxdb.eventsMeasurement])];
   const sinkLog = (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}) => log[level](fields, msg);
 
@@ -188,7 +196,8 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     endpoints,
     topics: sc.topics,
     rcvHwm: sc.rcvHwm,
-    onDecodeError: (err, hex) => log.warn({ sample_hex: hex }, `undecodable bus payload skipped (${err.message}); further ones are only counted`),
+    onDecodeError: (err, hex) =>
+      log.warn({ sample_hex: hex }, `undecodable bus payload skipped (${err.message}); further ones are only counted`),
   });
   const covers = (topic: string) => sc.topics.some((t) => topic.startsWith(t));
   const topicStats = (topic: string): TopicStats => {
@@ -259,7 +268,12 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       topics: Object.fromEntries(
         [...topics].map(([t, v]) => [
           t,
-          { records: v.records, last_record_age_ms: v.last_mono_ms < 0 ? -1 : Math.round(clock.monoMs() - v.last_mono_ms), gaps: v.gaps, missing: v.missing },
+          {
+            records: v.records,
+            last_record_age_ms: v.last_mono_ms < 0 ? -1 : Math.round(clock.monoMs() - v.last_mono_ms),
+            gaps: v.gaps,
+            missing: v.missing,
+          },
         ]),
       ),
     };
@@ -281,7 +295,14 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   ready = true;
   signalReady(env);
   log.info(
-    { endpoints, topics: sc.topics, backend: cfg.storage.backend, store_up: storeAnswered, status_port: status.port, instance: randomUUID() },
+    {
+      endpoints,
+      topics: sc.topics,
+      backend: cfg.storage.backend,
+      store_up: storeAnswered,
+      status_port: status.port,
+      instance: randomUUID(),
+    },
     'subscriber ready',
   );
 
@@ -313,7 +334,16 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
             t.gaps++;
             t.missing += ev.last - ev.first + 1;
             seqGapRecords++;
-            data.push(sequenceGapRecord(r.kind === 'heartbeat' ? { ...r, topic } : r, ev.first, ev.last, lastEventUs.get(r.session) ?? 0, name, clock.nowUs()));
+            data.push(
+              sequenceGapRecord(
+                r.kind === 'heartbeat' ? { ...r, topic } : r,
+                ev.first,
+                ev.last,
+                lastEventUs.get(r.session) ?? 0,
+                name,
+                clock.nowUs(),
+              ),
+            );
             log.warn({ publisher: ev.publisher, session: ev.session, first: ev.first, last: ev.last, topic }, 'sequence gap on the bus');
           }
         }
@@ -355,7 +385,9 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       spool_bytes: s.spool_bytes,
       dropped_by_reason: s.dropped_by_reason,
     },
-    s.spool_batches ? 'stopped; the spool keeps what the store did not take (replayed on next start)' : 'stopped; everything held was written',
+    s.spool_batches
+      ? 'stopped; the spool keeps what the store did not take (replayed on next start)'
+      : 'stopped; everything held was written',
   );
   await sink.close().catch(() => undefined);
   await status.close();
@@ -387,7 +419,10 @@ export function registerSubscriber(program: Command): void {
           .map((p) => p.name)
           .join(','),
         status_port: s.port,
-        store: config.storage.backend === 'embedded' ? embeddedFileFor(config, s.name) : `${config.backing.influxdb.url} ${config.influxdb.database}.${s.retentionPolicy}`,
+        store:
+          config.storage.backend === 'embedded'
+            ? embeddedFileFor(config, s.name)
+            : `${config.backing.influxdb.url} ${config.influxdb.database}.${s.retentionPolicy}`,
       }));
       if (wantsJson(cmd)) printJson(rows);
       else console.log(table(rows));

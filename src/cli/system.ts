@@ -18,7 +18,11 @@ import type { PhaseName } from '../orchestrator/plan.js';
 import { ping } from '../orchestrator/providers/influxdb.js';
 import { EXIT, loadFromCommand, printJson, table, wantsJson } from './common.js';
 
-const launcher = () => ({ execPath: process.execPath, execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')), script: resolve(process.argv[1]!) });
+const launcher = () => ({
+  execPath: process.execPath,
+  execArgv: process.execArgv.filter((a) => !a.startsWith('--inspect')),
+  script: resolve(process.argv[1]!),
+});
 
 const progressFile = (cfg: Config) => join(cfg.runDir, 'start-progress.jsonl');
 const stopFile = (cfg: Config) => join(cfg.runDir, 'last-stop.json');
@@ -68,7 +72,11 @@ function printStopSummary(s: StopSummary) {
 }
 
 /** Run the system in this process until SIGINT/SIGTERM; the detached supervisor is this with a progress file. */
-async function runForeground(cfg: Config, cfgPath: string, opts: { only?: string[]; phases?: PhaseName[]; progress?: string; quiet?: boolean }): Promise<number> {
+async function runForeground(
+  cfg: Config,
+  cfgPath: string,
+  opts: { only?: string[]; phases?: PhaseName[]; progress?: string; quiet?: boolean },
+): Promise<number> {
   const t0 = performance.now();
   const reporter = opts.progress ? fileReporter(opts.progress, opts.quiet ? undefined : consoleReporter()) : consoleReporter();
   // Signals are handled from the first moment: during the start they abort it (and stop what was
@@ -91,7 +99,14 @@ async function runForeground(cfg: Config, cfgPath: string, opts: { only?: string
   };
   for (const s of cfg.shutdown.signals) process.on(s, () => stopRunning(s));
   try {
-    sys = await startSystem(cfg, { configPath: cfgPath, launcher: launcher(), reporter, only: opts.only, phases: opts.phases, signal: abort.signal });
+    sys = await startSystem(cfg, {
+      configPath: cfgPath,
+      launcher: launcher(),
+      reporter,
+      only: opts.only,
+      phases: opts.phases,
+      signal: abort.signal,
+    });
   } catch (e) {
     if (opts.progress) appendFileSync(opts.progress, `${JSON.stringify({ type: 'failed', error: (e as Error).message })}\n`);
     throw e;
@@ -103,7 +118,8 @@ async function runForeground(cfg: Config, cfgPath: string, opts: { only?: string
     console.log('\nRunning. Ctrl-C (or `nbpy stop` from another shell) stops everything in order.');
   }
   sys.manager.on('event', (ev) => {
-    if (ev.type === 'crash_loop') reporter.step(`${ev.name} is crash-looping: retrying every ${Math.round(ev.delayMs / 1000)} s (see its log)`);
+    if (ev.type === 'crash_loop')
+      reporter.step(`${ev.name} is crash-looping: retrying every ${Math.round(ev.delayMs / 1000)} s (see its log)`);
     else if (ev.type === 'restarting') reporter.step(`${ev.name} exited; restart ${ev.restarts} in ${ev.delayMs} ms`);
   });
   // Cross-shell control of single services (`nbpy services stop|start|restart NAME`).
@@ -134,7 +150,11 @@ async function runForeground(cfg: Config, cfgPath: string, opts: { only?: string
 }
 
 /** Start a detached supervisor and follow its progress file until it is ready or failed. */
-async function startDetached(cfg: Config, cfgPath: string, opts: { only?: string[]; phases?: PhaseName[]; json: boolean }): Promise<number> {
+async function startDetached(
+  cfg: Config,
+  cfgPath: string,
+  opts: { only?: string[]; phases?: PhaseName[]; json: boolean },
+): Promise<number> {
   const running = readStatus(cfg.runDir).supervisor;
   if (running) throw new UsageError(`nbpy is already running (supervisor pid ${running.pid}); use \`nbpy status\`, or \`nbpy stop\` first`);
   mkdirSync(cfg.runDir, { recursive: true });
@@ -158,7 +178,17 @@ async function startDetached(cfg: Config, cfgPath: string, opts: { only?: string
     await new Promise((r) => setTimeout(r, 100));
     const lines = readFileSync(progress, 'utf8').split('\n').filter(Boolean);
     for (const line of lines.slice(seen)) {
-      const ev = JSON.parse(line) as { type: string; name?: PhaseName; state?: 'start' | 'ok' | 'skip' | 'fail'; detail?: string; ms?: number; text?: string; error?: string; seconds?: number; access?: { name: string; url: string }[] };
+      const ev = JSON.parse(line) as {
+        type: string;
+        name?: PhaseName;
+        state?: 'start' | 'ok' | 'skip' | 'fail';
+        detail?: string;
+        ms?: number;
+        text?: string;
+        error?: string;
+        seconds?: number;
+        access?: { name: string; url: string }[];
+      };
       if (ev.type === 'phase') reporter.phase(ev.name!, ev.state!, ev.detail, ev.ms);
       else if (ev.type === 'step') reporter.step(ev.text!);
       else if (ev.type === 'ready') {
@@ -172,13 +202,18 @@ async function startDetached(cfg: Config, cfgPath: string, opts: { only?: string
         return EXIT.ok;
       } else if (ev.type === 'failed') {
         if (opts.json) printJson({ ok: false, error: ev.error });
-        else console.error(`\nnbpy start failed: ${ev.error}\nEverything that was started has been stopped. Logs: ${resolve(cfg.logging.dir)}/`);
+        else
+          console.error(
+            `\nnbpy start failed: ${ev.error}\nEverything that was started has been stopped. Logs: ${resolve(cfg.logging.dir)}/`,
+          );
         return EXIT.failed;
       }
     }
     seen = lines.length;
     if (exited && !readFileSync(progress, 'utf8').includes('"type":"ready"')) {
-      const tail = existsSync(join(cfg.logging.dir, 'nbpy-supervisor.log')) ? readFileSync(join(cfg.logging.dir, 'nbpy-supervisor.log'), 'utf8').split('\n').slice(-8).join('\n') : '';
+      const tail = existsSync(join(cfg.logging.dir, 'nbpy-supervisor.log'))
+        ? readFileSync(join(cfg.logging.dir, 'nbpy-supervisor.log'), 'utf8').split('\n').slice(-8).join('\n')
+        : '';
       console.error(`nbpy start failed: the supervisor exited before the system was up.\n${tail}`);
       return EXIT.failed;
     }
@@ -201,7 +236,9 @@ async function stopSystem(cfg: Config, json: boolean): Promise<number> {
   if (json) printJson({ ok: true, stop_s: Math.round(seconds * 100) / 100, killed: report.killed, summary });
   else {
     if (summary) printStopSummary(summary);
-    console.log(`nbpy stopped in ${seconds.toFixed(1)} s${report.killed.length ? ` (SIGKILLed after the timeout: ${report.killed.join(', ')})` : ''}.`);
+    console.log(
+      `nbpy stopped in ${seconds.toFixed(1)} s${report.killed.length ? ` (SIGKILLed after the timeout: ${report.killed.join(', ')})` : ''}.`,
+    );
   }
   return EXIT.ok;
 }
@@ -274,11 +311,22 @@ export function registerSystem(program: Command): void {
     .option('--json', 'print the result as JSON')
     .option('--progress-file <file>', 'internal: where a detached supervisor writes its progress')
     .option('--phases <list>', 'internal: run only these phases', parsePhases)
-    .action(async (opts: { foreground?: boolean; only?: string[]; json?: boolean; progressFile?: string; phases?: PhaseName[] }, cmd: Command) => {
-      const { config, path } = loadFromCommand(cmd);
-      if (opts.foreground || opts.progressFile) process.exitCode = await runForeground(config, path, { only: opts.only, phases: opts.phases, progress: opts.progressFile, quiet: !!opts.progressFile });
-      else process.exitCode = await startDetached(config, path, { only: opts.only, phases: opts.phases, json: !!opts.json });
-    });
+    .action(
+      async (
+        opts: { foreground?: boolean; only?: string[]; json?: boolean; progressFile?: string; phases?: PhaseName[] },
+        cmd: Command,
+      ) => {
+        const { config, path } = loadFromCommand(cmd);
+        if (opts.foreground || opts.progressFile)
+          process.exitCode = await runForeground(config, path, {
+            only: opts.only,
+            phases: opts.phases,
+            progress: opts.progressFile,
+            quiet: !!opts.progressFile,
+          });
+        else process.exitCode = await startDetached(config, path, { only: opts.only, phases: opts.phases, json: !!opts.json });
+      },
+    );
   program
     .command('stop')
     .description('stop everything nbpy started, in order (publishers, subscribers flush, console, InfluxDB)')
@@ -340,7 +388,8 @@ export function registerSystem(program: Command): void {
       const timer = setInterval(() => {
         void statusReport(config).then((rep) => {
           const text = table(rep.services, ['name', 'kind', 'state', 'pid', 'restarts', 'uptime_s', 'last_error']);
-          if (process.stdout.isTTY) process.stdout.write(`\x1b[2J\x1b[H${new Date().toISOString()}  nbpy services (Ctrl-C stops)\n${text}\n`);
+          if (process.stdout.isTTY)
+            process.stdout.write(`\x1b[2J\x1b[H${new Date().toISOString()}  nbpy services (Ctrl-C stops)\n${text}\n`);
           else console.log(text);
         });
       }, 2000);

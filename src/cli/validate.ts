@@ -13,7 +13,15 @@ function render(r: ValidateReport): string {
     out.push(`bus (${r.window_s}s window)`);
     out.push(
       table(
-        r.topics.map((t) => ({ topic: t.topic, records: t.records, 'rate/s': t.rate_per_s, gaps: t.gaps, missing: t.missing, sessions: t.sessions, note: t.note })),
+        r.topics.map((t) => ({
+          topic: t.topic,
+          records: t.records,
+          'rate/s': t.rate_per_s,
+          gaps: t.gaps,
+          missing: t.missing,
+          sessions: t.sessions,
+          note: t.note,
+        })),
         ['topic', 'records', 'rate/s', 'gaps', 'missing', 'sessions', 'note'],
       ),
     );
@@ -22,7 +30,13 @@ function render(r: ValidateReport): string {
     out.push('', 'store');
     out.push(
       table(
-        r.storage.map((s) => ({ measurement: s.measurement, points: s.points, newest_age_s: s.newest_age_s, fresh: s.fresh ? 'yes' : 'NO', note: s.note })),
+        r.storage.map((s) => ({
+          measurement: s.measurement,
+          points: s.points,
+          newest_age_s: s.newest_age_s,
+          fresh: s.fresh ? 'yes' : 'NO',
+          note: s.note,
+        })),
         ['measurement', 'points', 'newest_age_s', 'fresh', 'note'],
       ),
     );
@@ -35,12 +49,15 @@ function render(r: ValidateReport): string {
 export function registerValidate(program: Command): void {
   program
     .command('validate')
-    .description('validate the message flow: zmq (bus), influxdb (store freshness), full (both + end-to-end probe); exit 1 naming what fails')
+    .description(
+      'validate the message flow: zmq (bus), influxdb (store freshness), full (both + end-to-end probe); exit 1 naming what fails',
+    )
     .argument('[mode]', `one of ${MODES.join(', ')}`, 'full')
     .option('--window <duration>', 'how long to watch the bus (default: validation.windowMs)')
     .option('--json', 'print {"ok","topics":[...],"storage":[...],"probe":{...}}')
     .action(async (mode: string, opts: { window?: string }, cmd: Command) => {
-      if (!MODES.includes(mode as ValidateMode)) throw new UsageError(`validate: unknown mode "${mode}"; expected one of ${MODES.join(', ')}`);
+      if (!MODES.includes(mode as ValidateMode))
+        throw new UsageError(`validate: unknown mode "${mode}"; expected one of ${MODES.join(', ')}`);
       const { config } = loadFromCommand(cmd);
       let windowMs = config.validation.windowMs;
       if (opts.window !== undefined) {

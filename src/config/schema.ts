@@ -295,6 +295,17 @@ export const startupSchema = z.strictObject({
   ]),
 });
 
+/** The service manager's restart policy: capped exponential backoff that resets after a stable run; never gives up. */
+export const supervisorSchema = z.strictObject({
+  restartInitialDelayMs: positiveInt('milliseconds').default(250),
+  restartMaxDelayMs: positiveInt('milliseconds').default(30_000),
+  /** A run this long resets the backoff. */
+  stableAfterMs: positiveInt('milliseconds').default(30_000),
+  /** This many crashes within crashLoopWindowMs is reported as a crash loop (and retried at the max delay). */
+  crashLoopCount: positiveInt('a crash count').default(5),
+  crashLoopWindowMs: positiveInt('milliseconds').default(60_000),
+});
+
 export const validationSchema = z.strictObject({
   windowMs: positiveInt('milliseconds').default(10_000),
   /** Newest point older than this in the store = stale. */
@@ -360,6 +371,7 @@ export const configSchema = z.strictObject({
   publishers: z.array(publisherSchema).default([]),
   subscribers: z.array(subscriberSchema).default([]),
   startup: startupSchema.default(startupSchema.parse({})),
+  supervisor: supervisorSchema.default(supervisorSchema.parse({})),
   validation: validationSchema.default(validationSchema.parse({})),
   shutdown: shutdownSchema.default(shutdownSchema.parse({})),
   grafana: grafanaSchema.default(grafanaSchema.parse({})),

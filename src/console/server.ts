@@ -31,7 +31,7 @@ export interface ConsoleOptions {
   sampleIntervalMs?: number;
   /** State (tables) push interval (default 1000 ms). */
   stateIntervalMs?: number;
-  /** /health poll interval (default 1000 ms) and per-request timeout (default 800 ms). */
+  /** /health poll interval (default 1000 ms) and per-request timeout (default 1500 ms); 2 misses in a row = STALE. */
   healthIntervalMs?: number;
   healthTimeoutMs?: number;
   /** No record and no heartbeat for this long = STALE (default 5000 ms). */
@@ -111,7 +111,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle>
   const sampleIntervalMs = opts.sampleIntervalMs ?? 250;
   const stateIntervalMs = opts.stateIntervalMs ?? 1000;
   const healthIntervalMs = opts.healthIntervalMs ?? 1000;
-  const healthTimeoutMs = opts.healthTimeoutMs ?? 800;
+  const healthTimeoutMs = opts.healthTimeoutMs ?? 1500;
   const staleAfterMs = opts.staleAfterMs ?? 5000;
   const services = servicesFromConfig(config);
   const model = new ConsoleModel(services, clock.nowMs(), { staleAfterMs, maxSeries: opts.maxSeries });

@@ -150,8 +150,10 @@ test('services: answers, not answering = stale, and a publisher not answering ma
     ],
   );
   assert.equal(snap.topics[0]!.state, 'ok');
-  m.serviceHealth('kraken_tick', T0 + 200, { error: 'no answer within 800 ms' });
-  snap = m.snapshot(T0 + 300);
+  m.serviceHealth('kraken_tick', T0 + 200, { error: 'no answer within 1500 ms' });
+  assert.equal(m.snapshot(T0 + 300).services[0]!.state, 'degraded', 'one miss is not enough');
+  m.serviceHealth('kraken_tick', T0 + 1200, { error: 'no answer within 1500 ms' });
+  snap = m.snapshot(T0 + 1300);
   assert.equal(snap.services[0]!.state, 'stale');
   assert.equal(snap.topics[0]!.state, 'stale');
   assert.match(snap.topics[0]!.stale_reason, /kraken_tick not answering/);

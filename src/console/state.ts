@@ -24,6 +24,8 @@ export interface ConsoleModelOptions {
   staleAfterMs?: number;
   /** Most distinct chart series kept; further ones are counted in `series_dropped` (default 256). */
   maxSeries?: number;
+  /** Consecutive failed /health polls after which a service that answered before is STALE (default 2). */
+  healthFailuresForStale?: number;
 }
 
 /** One chart series: a price of one instrument on one topic. */
@@ -114,6 +116,7 @@ interface ServiceAcc {
   lastAnswerMs: number | null;
   lastCheckMs: number | null;
   ok: boolean | null;
+  failures: number;
   error: string;
   health: Record<string, unknown> | null;
 }
@@ -168,6 +171,7 @@ export class ConsoleModel {
   private readonly pending = new Map<number, [number, number]>();
   private readonly staleAfterMs: number;
   private readonly maxSeries: number;
+  private readonly failuresForStale: number;
   private lastTickMs: number;
   readonly totals = { records_in: 0, heartbeats_in: 0, series_dropped: 0, points_sampled: 0 };
 
@@ -178,9 +182,10 @@ export class ConsoleModel {
   ) {
     this.staleAfterMs = opts.staleAfterMs ?? 5000;
     this.maxSeries = opts.maxSeries ?? 256;
+    this.failuresForStale = opts.healthFailuresForStale ?? 2;
     this.lastTickMs = startMs;
     for (const s of services) {
-      this.services.set(s.name, { spec: s, lastAnswerMs: null, lastCheckMs: null, ok: null, error: '', health: null });
+      this.services.set(s.name, { spec: s, lastAnswerMs: null, lastCheckMs: null, ok: null, failures: 0, error: '', health: null });
       if (s.kind === 'publisher' && s.topic) {
         const t = this.topic(s.topic, s.venue ?? '');
         t.publishers.add(s.name);
@@ -308,12 +313,15 @@ export class ConsoleModel {
     s.lastCheckMs = nowMs;
     if ('body' in result) {
       s.ok = true;
+      s.failures = 0;
       s.error = '';
       s.health = result.body;
       s.lastAnswerMs = nowMs;
     } else {
-      s.ok = false;
+      // One slow answer on a loaded machine is not a dead process: stale after consecutive misses.
+      s.failures++;
       s.error = result.error;
+      if (s.ok === null || s.failures >= this.failuresForStale) s.ok = false;
     }
   }
 

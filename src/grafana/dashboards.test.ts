@@ -72,31 +72,66 @@ test('lint catches the classic mistakes', () => {
     f(d);
     return lintDashboard(d, lintOpts).join('\n');
   };
-  const q = (d: { panels: Panel[] }, i = 1) => (d.panels[i]!.targets![0] as { query: string });
-  assert.match(mutate((d) => (d.panels[2]!.id = d.panels[1]!.id)), /duplicate id/);
-  assert.match(mutate((d) => (d.panels[1]!.gridPos = { x: 20, y: 0, w: 6, h: 4 })), /24-column grid/);
-  assert.match(mutate((d) => (d.panels[2]!.gridPos = { ...d.panels[1]!.gridPos! })), /overlaps/);
-  assert.match(mutate((d) => (d.refresh = '1s')), /refresh/);
-  assert.match(mutate((d) => (d.uid = 'Bad uid!')), /uid must match/);
-  assert.match(mutate((d) => (q(d).query = q(d).query.replace(' AND $timeFilter', ''))), /no \$timeFilter/);
-  assert.match(mutate((d) => (q(d).query = q(d).query.replace('${instrument:regex}', '${symbol:regex}'))), /\$symbol, which is not a dashboard variable/);
-  assert.match(mutate((d) => (q(d).query = q(d).query.replace(/"instrument" =~ \/\^\$\{instrument:regex\}\$\//, `"instrument" = '$instrument'`))), /inside quotes/);
-  assert.match(mutate((d) => ((d.panels[1]!.targets![0] as { rawQuery: boolean }).rawQuery = false)), /rawQuery/);
-  assert.match(mutate((d) => (d.panels[1]!.datasource = { type: 'influxdb', uid: '${DS_INFLUXDB}' })), /datasource/);
-  assert.match(mutate((d) => (q(d).query = 'SELECT "bid" FROM "m" WHERE $timeFilter GROUP BY time($__interval)')), /without an aggregate/);
-  assert.match(mutate((d) => (q(d).query = 'SELECT last("bid") FROM "m" WHERE $timeFilter GROUP BY time($__interval) fill(none), "instrument"')), /fill\(\) must be the last/);
-  assert.match(mutate((d) => (d.templating!.list![0]!.allValue = undefined)), /allValue/);
+  const q = (d: { panels: Panel[] }, i = 1) => d.panels[i]!.targets![0] as { query: string };
+  assert.match(
+    mutate((d) => (d.panels[2]!.id = d.panels[1]!.id)),
+    /duplicate id/,
+  );
+  assert.match(
+    mutate((d) => (d.panels[1]!.gridPos = { x: 20, y: 0, w: 6, h: 4 })),
+    /24-column grid/,
+  );
+  assert.match(
+    mutate((d) => (d.panels[2]!.gridPos = { ...d.panels[1]!.gridPos! })),
+    /overlaps/,
+  );
+  assert.match(
+    mutate((d) => (d.refresh = '1s')),
+    /refresh/,
+  );
+  assert.match(
+    mutate((d) => (d.uid = 'Bad uid!')),
+    /uid must match/,
+  );
+  assert.match(
+    mutate((d) => (q(d).query = q(d).query.replace(' AND $timeFilter', ''))),
+    /no \$timeFilter/,
+  );
+  assert.match(
+    mutate((d) => (q(d).query = q(d).query.replace('${instrument:regex}', '${symbol:regex}'))),
+    /\$symbol, which is not a dashboard variable/,
+  );
+  assert.match(
+    mutate((d) => (q(d).query = q(d).query.replace(/"instrument" =~ \/\^\$\{instrument:regex\}\$\//, `"instrument" = '$instrument'`))),
+    /inside quotes/,
+  );
+  assert.match(
+    mutate((d) => ((d.panels[1]!.targets![0] as { rawQuery: boolean }).rawQuery = false)),
+    /rawQuery/,
+  );
+  assert.match(
+    mutate((d) => (d.panels[1]!.datasource = { type: 'influxdb', uid: '${DS_INFLUXDB}' })),
+    /datasource/,
+  );
+  assert.match(
+    mutate((d) => (q(d).query = 'SELECT "bid" FROM "m" WHERE $timeFilter GROUP BY time($__interval)')),
+    /without an aggregate/,
+  );
+  assert.match(
+    mutate((d) => (q(d).query = 'SELECT last("bid") FROM "m" WHERE $timeFilter GROUP BY time($__interval) fill(none), "instrument"')),
+    /fill\(\) must be the last/,
+  );
+  assert.match(
+    mutate((d) => (d.templating!.list![0]!.allValue = undefined)),
+    /allValue/,
+  );
 });
 
 test('provisioning files: datasource and provider YAML with the fixed uid, one JSON per dashboard', () => {
   const files = renderProvisioning(config);
   assert.deepEqual(
     files.map((f) => f.path),
-    [
-      'provisioning/datasources/influxdb.yaml',
-      'provisioning/dashboards/nbpy.yaml',
-      ...dashboards.map((d) => `dashboards/${d.uid}.json`),
-    ],
+    ['provisioning/datasources/influxdb.yaml', 'provisioning/dashboards/nbpy.yaml', ...dashboards.map((d) => `dashboards/${d.uid}.json`)],
   );
   const ds = yaml.load(files[0]!.content) as { apiVersion: number; datasources: Record<string, unknown>[] };
   assert.equal(ds.apiVersion, 1);
@@ -109,7 +144,10 @@ test('provisioning files: datasource and provider YAML with the fixed uid, one J
   assert.equal(d0.url, 'http://influxdb:8086');
   assert.equal((d0.jsonData as { dbName: string }).dbName, config.influxdb.database);
   assert.equal(d0.user, '${NBPY_INFLUXDB_USER}');
-  const prov = yaml.load(files[1]!.content) as { apiVersion: number; providers: { folder: string; folderUid: string; options: { path: string } }[] };
+  const prov = yaml.load(files[1]!.content) as {
+    apiVersion: number;
+    providers: { folder: string; folderUid: string; options: { path: string } }[];
+  };
   assert.equal(prov.apiVersion, 1);
   assert.equal(prov.providers[0]!.folder, config.grafana.folder);
   assert.equal(prov.providers[0]!.folderUid, folderUid(config));

@@ -40,7 +40,15 @@ interface Ctx {
   ds: DataSourceRef;
 }
 
-function shell(ctx: Ctx, uid: string, title: string, description: string, tags: string[], variables: VariableModel[], ps: PanelSet): GeneratedDashboard {
+function shell(
+  ctx: Ctx,
+  uid: string,
+  title: string,
+  description: string,
+  tags: string[],
+  variables: VariableModel[],
+  ps: PanelSet,
+): GeneratedDashboard {
   return {
     uid,
     title,
@@ -83,40 +91,88 @@ function tickDashboard(ctx: Ctx, p: PublisherConfig, sub: SubscriberConfig, m: s
   const mid = `(last("bid") + last("ask")) / 2`;
 
   ps.row('Now');
-  if (fields.has('last')) ps.stat('Last price', [{ query: `SELECT last("last") AS "last" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }]);
+  if (fields.has('last'))
+    ps.stat('Last price', [
+      { query: `SELECT last("last") AS "last" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' },
+    ]);
   else ps.stat('Last mid', [{ query: `SELECT ${mid} AS "mid" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }]);
-  ps.stat('Rate, last minute (records/s)', [
-    { query: `SELECT count("seq") / 60 AS "rate" FROM ${src} WHERE ${w} AND time > now() - 1m GROUP BY "instrument"`, alias: '$tag_instrument' },
-  ], { decimals: 1, noValue: '0' });
-  ps.stat('Last update', [{ query: `SELECT last("ts_recv_us") / 1000 AS "received" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }], {
-    unit: 'dateTimeFromNow',
-    description: 'Local receive time of the newest record (ts_recv_us).',
-  });
-  ps.stat('Spread now', [{ query: `SELECT last("ask") - last("bid") AS "spread" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }]);
+  ps.stat(
+    'Rate, last minute (records/s)',
+    [
+      {
+        query: `SELECT count("seq") / 60 AS "rate" FROM ${src} WHERE ${w} AND time > now() - 1m GROUP BY "instrument"`,
+        alias: '$tag_instrument',
+      },
+    ],
+    { decimals: 1, noValue: '0' },
+  );
+  ps.stat(
+    'Last update',
+    [{ query: `SELECT last("ts_recv_us") / 1000 AS "received" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }],
+    {
+      unit: 'dateTimeFromNow',
+      description: 'Local receive time of the newest record (ts_recv_us).',
+    },
+  );
+  ps.stat('Spread now', [
+    { query: `SELECT last("ask") - last("bid") AS "spread" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' },
+  ]);
 
   ps.row('Prices');
   ps.timeseries(
     'Bid / ask / mid',
-    [{ query: `SELECT last("bid") AS "bid", last("ask") AS "ask", ${mid} AS "mid" FROM ${src} WHERE ${w} ${by}`, alias: '$tag_instrument $col' }],
+    [
+      {
+        query: `SELECT last("bid") AS "bid", last("ask") AS "ask", ${mid} AS "mid" FROM ${src} WHERE ${w} ${by}`,
+        alias: '$tag_instrument $col',
+      },
+    ],
     { w: 24, h: 10, step: true },
   );
-  ps.timeseries('Spread', [{ query: `SELECT last("ask") - last("bid") AS "spread" FROM ${src} WHERE ${w} ${by}`, alias: '$tag_instrument $col' }], { step: true });
+  ps.timeseries(
+    'Spread',
+    [{ query: `SELECT last("ask") - last("bid") AS "spread" FROM ${src} WHERE ${w} ${by}`, alias: '$tag_instrument $col' }],
+    { step: true },
+  );
   ps.timeseries(
     'Spread (bps of mid)',
-    [{ query: `SELECT (last("ask") - last("bid")) / ((last("ask") + last("bid")) / 2) * 10000 AS "spread_bps" FROM ${src} WHERE ${w} ${by}`, alias: '$tag_instrument $col' }],
+    [
+      {
+        query: `SELECT (last("ask") - last("bid")) / ((last("ask") + last("bid")) / 2) * 10000 AS "spread_bps" FROM ${src} WHERE ${w} ${by}`,
+        alias: '$tag_instrument $col',
+      },
+    ],
     { step: true, decimals: 2 },
   );
   if (fields.has('bid_qty') && fields.has('ask_qty'))
-    ps.timeseries('Top-of-book size', [{ query: `SELECT last("bid_qty") AS "bid_qty", last("ask_qty") AS "ask_qty" FROM ${src} WHERE ${w} ${by}`, alias: '$tag_instrument $col' }], { step: true });
+    ps.timeseries(
+      'Top-of-book size',
+      [
+        {
+          query: `SELECT last("bid_qty") AS "bid_qty", last("ask_qty") AS "ask_qty" FROM ${src} WHERE ${w} ${by}`,
+          alias: '$tag_instrument $col',
+        },
+      ],
+      { step: true },
+    );
   ps.timeseries(
     'Records per second',
-    [{ query: `SELECT count("seq") * 1000 / $__interval_ms AS "rate" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument" fill(0)`, alias: '$tag_instrument' }],
+    [
+      {
+        query: `SELECT count("seq") * 1000 / $__interval_ms AS "rate" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument" fill(0)`,
+        alias: '$tag_instrument',
+      },
+    ],
     { unit: 'reqps' },
   );
 
   ps.row('Latest records');
-  const cols = ['instrument', 'bid', 'bid_qty', 'ask', 'ask_qty', 'last', 'volume', 'tradeable', 'seq'].filter((c) => c === 'instrument' || fields.has(c));
-  ps.table('Latest records', [{ query: `SELECT ${cols.map((c) => `"${c}"`).join(', ')} FROM ${src} WHERE ${w} ORDER BY time DESC LIMIT 50` }]);
+  const cols = ['instrument', 'bid', 'bid_qty', 'ask', 'ask_qty', 'last', 'volume', 'tradeable', 'seq'].filter(
+    (c) => c === 'instrument' || fields.has(c),
+  );
+  ps.table('Latest records', [
+    { query: `SELECT ${cols.map((c) => `"${c}"`).join(', ')} FROM ${src} WHERE ${w} ORDER BY time DESC LIMIT 50` },
+  ]);
 
   const variables = [tagVariable(ctx.ds, 'instrument', 'Instrument', `SHOW TAG VALUES FROM ${src} WITH KEY = "instrument"`)];
   return shell(ctx, feedDashboardUid(p.name), feedDashboardUid(p.name), describe(p, rp, [m]), [p.venue, 'tick'], variables, ps);
@@ -138,21 +194,49 @@ function depthDashboard(ctx: Ctx, p: PublisherConfig, sub: SubscriberConfig, m: 
 
   ps.row('Now');
   ps.stat('Mid', [{ query: `SELECT ${mid} AS "mid" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }]);
-  ps.stat('Rate, last minute (updates/s)', [
-    { query: `SELECT count("seq") / 60 AS "rate" FROM ${src} WHERE ${w} AND time > now() - 1m GROUP BY "instrument"`, alias: '$tag_instrument' },
-  ], { decimals: 1, noValue: '0' });
-  ps.stat('Last update', [{ query: `SELECT last("ts_recv_us") / 1000 AS "received" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }], { unit: 'dateTimeFromNow' });
-  ps.stat('Spread now', [{ query: `SELECT last("ask_1_price") - last("bid_1_price") AS "spread" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }]);
+  ps.stat(
+    'Rate, last minute (updates/s)',
+    [
+      {
+        query: `SELECT count("seq") / 60 AS "rate" FROM ${src} WHERE ${w} AND time > now() - 1m GROUP BY "instrument"`,
+        alias: '$tag_instrument',
+      },
+    ],
+    { decimals: 1, noValue: '0' },
+  );
+  ps.stat(
+    'Last update',
+    [{ query: `SELECT last("ts_recv_us") / 1000 AS "received" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }],
+    { unit: 'dateTimeFromNow' },
+  );
+  ps.stat('Spread now', [
+    {
+      query: `SELECT last("ask_1_price") - last("bid_1_price") AS "spread" FROM ${src} WHERE ${w} GROUP BY "instrument"`,
+      alias: '$tag_instrument',
+    },
+  ]);
 
   ps.row('Book');
   ps.timeseries(
     'Best bid / ask / mid',
-    [{ query: `SELECT last("bid_1_price") AS "bid", last("ask_1_price") AS "ask", ${mid} AS "mid" FROM ${src} WHERE ${w} ${by}`, alias: '$tag_instrument $col' }],
+    [
+      {
+        query: `SELECT last("bid_1_price") AS "bid", last("ask_1_price") AS "ask", ${mid} AS "mid" FROM ${src} WHERE ${w} ${by}`,
+        alias: '$tag_instrument $col',
+      },
+    ],
     { w: 24, h: 10, step: true },
   );
   ps.timeseries(
     `Price levels (top ${top})`,
-    [{ query: `SELECT ${range(top).flatMap((i) => [`last("bid_${i}_price") AS "bid_${i}"`, `last("ask_${i}_price") AS "ask_${i}"`]).join(', ')} FROM ${src} WHERE ${w} ${by}`, alias: '$tag_instrument $col' }],
+    [
+      {
+        query: `SELECT ${range(top)
+          .flatMap((i) => [`last("bid_${i}_price") AS "bid_${i}"`, `last("ask_${i}_price") AS "ask_${i}"`])
+          .join(', ')} FROM ${src} WHERE ${w} ${by}`,
+        alias: '$tag_instrument $col',
+      },
+    ],
     { step: true },
   );
   ps.timeseries(
@@ -167,20 +251,36 @@ function depthDashboard(ctx: Ctx, p: PublisherConfig, sub: SubscriberConfig, m: 
   );
   ps.timeseries(
     'Top-of-book quantity',
-    [{ query: `SELECT last("bid_1_qty") AS "bid_1_qty", last("ask_1_qty") AS "ask_1_qty" FROM ${src} WHERE ${w} ${by}`, alias: '$tag_instrument $col' }],
+    [
+      {
+        query: `SELECT last("bid_1_qty") AS "bid_1_qty", last("ask_1_qty") AS "ask_1_qty" FROM ${src} WHERE ${w} ${by}`,
+        alias: '$tag_instrument $col',
+      },
+    ],
     { step: true },
   );
   ps.timeseries(
     'Updates per second',
-    [{ query: `SELECT count("seq") * 1000 / $__interval_ms AS "rate" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument" fill(0)`, alias: '$tag_instrument' }],
+    [
+      {
+        query: `SELECT count("seq") * 1000 / $__interval_ms AS "rate" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument" fill(0)`,
+        alias: '$tag_instrument',
+      },
+    ],
     { unit: 'reqps' },
   );
 
   ps.row('Latest records');
-  const cols = ['instrument', ...range(top).flatMap((i) => [`bid_${i}_price`, `bid_${i}_qty`, `ask_${i}_price`, `ask_${i}_qty`]), 'snapshot', 'checksum_ok', 'seq'].filter(
-    (c) => c === 'instrument' || fields.has(c),
-  );
-  ps.table('Latest book updates', [{ query: `SELECT ${cols.map((c) => `"${c}"`).join(', ')} FROM ${src} WHERE ${w} ORDER BY time DESC LIMIT 50` }]);
+  const cols = [
+    'instrument',
+    ...range(top).flatMap((i) => [`bid_${i}_price`, `bid_${i}_qty`, `ask_${i}_price`, `ask_${i}_qty`]),
+    'snapshot',
+    'checksum_ok',
+    'seq',
+  ].filter((c) => c === 'instrument' || fields.has(c));
+  ps.table('Latest book updates', [
+    { query: `SELECT ${cols.map((c) => `"${c}"`).join(', ')} FROM ${src} WHERE ${w} ORDER BY time DESC LIMIT 50` },
+  ]);
 
   const variables = [tagVariable(ctx.ds, 'instrument', 'Instrument', `SHOW TAG VALUES FROM ${src} WITH KEY = "instrument"`)];
   return shell(ctx, feedDashboardUid(p.name), feedDashboardUid(p.name), describe(p, rp, [m]), [p.venue, 'depth'], variables, ps);
@@ -195,22 +295,47 @@ function tradesDashboard(ctx: Ctx, p: PublisherConfig, sub: SubscriberConfig, m:
   const ps = new PanelSet(ctx.ds);
 
   ps.row('Now');
-  ps.stat('Last trade price', [{ query: `SELECT last("price") AS "price" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }]);
-  ps.stat('Trades, last minute (per s)', [
-    { query: `SELECT count("price") / 60 AS "rate" FROM ${src} WHERE ${w} AND time > now() - 1m GROUP BY "instrument"`, alias: '$tag_instrument' },
-  ], { decimals: 2, noValue: '0' });
-  ps.stat('Last trade', [{ query: `SELECT last("ts_recv_us") / 1000 AS "received" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }], { unit: 'dateTimeFromNow' });
-  ps.stat('Volume in range', [{ query: `SELECT sum("qty") AS "qty" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }]);
+  ps.stat('Last trade price', [
+    { query: `SELECT last("price") AS "price" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' },
+  ]);
+  ps.stat(
+    'Trades, last minute (per s)',
+    [
+      {
+        query: `SELECT count("price") / 60 AS "rate" FROM ${src} WHERE ${w} AND time > now() - 1m GROUP BY "instrument"`,
+        alias: '$tag_instrument',
+      },
+    ],
+    { decimals: 2, noValue: '0' },
+  );
+  ps.stat(
+    'Last trade',
+    [{ query: `SELECT last("ts_recv_us") / 1000 AS "received" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }],
+    { unit: 'dateTimeFromNow' },
+  );
+  ps.stat('Volume in range', [
+    { query: `SELECT sum("qty") AS "qty" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' },
+  ]);
 
   ps.row('Trades');
   ps.timeseries(
     'Trade prices',
-    [{ query: `SELECT last("price") AS "price" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument", "side" fill(none)`, alias: '$tag_instrument $tag_side' }],
+    [
+      {
+        query: `SELECT last("price") AS "price" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument", "side" fill(none)`,
+        alias: '$tag_instrument $tag_side',
+      },
+    ],
     { w: 24, h: 10, draw: 'points' },
   );
   ps.timeseries(
     'Traded size per interval by side',
-    [{ query: `SELECT sum("qty") AS "qty" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument", "side" fill(0)`, alias: '$tag_instrument $tag_side' }],
+    [
+      {
+        query: `SELECT sum("qty") AS "qty" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument", "side" fill(0)`,
+        alias: '$tag_instrument $tag_side',
+      },
+    ],
     { draw: 'bars', stack: true },
   );
   ps.timeseries(
@@ -225,13 +350,25 @@ function tradesDashboard(ctx: Ctx, p: PublisherConfig, sub: SubscriberConfig, m:
   );
   ps.timeseries(
     'Trades per second',
-    [{ query: `SELECT count("price") * 1000 / $__interval_ms AS "rate" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument" fill(0)`, alias: '$tag_instrument' }],
+    [
+      {
+        query: `SELECT count("price") * 1000 / $__interval_ms AS "rate" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument" fill(0)`,
+        alias: '$tag_instrument',
+      },
+    ],
     { unit: 'reqps' },
   );
-  ps.table('Largest trades in range', [{ query: `SELECT top("qty", 20) AS "qty", "price", "instrument", "side" FROM ${src} WHERE ${w}` }], { w: 12, h: 9 });
+  ps.table('Largest trades in range', [{ query: `SELECT top("qty", 20) AS "qty", "price", "instrument", "side" FROM ${src} WHERE ${w}` }], {
+    w: 12,
+    h: 9,
+  });
 
   ps.row('Latest records');
-  ps.table('Latest trades', [{ query: `SELECT "instrument", "side", "price", "qty", "trade_id", "ord_type", "snapshot", "seq" FROM ${src} WHERE ${w} ORDER BY time DESC LIMIT 50` }]);
+  ps.table('Latest trades', [
+    {
+      query: `SELECT "instrument", "side", "price", "qty", "trade_id", "ord_type", "snapshot", "seq" FROM ${src} WHERE ${w} ORDER BY time DESC LIMIT 50`,
+    },
+  ]);
 
   const variables = [
     tagVariable(ctx.ds, 'instrument', 'Instrument', `SHOW TAG VALUES FROM ${src} WITH KEY = "instrument"`),
@@ -242,7 +379,13 @@ function tradesDashboard(ctx: Ctx, p: PublisherConfig, sub: SubscriberConfig, m:
 
 // ---------------------------------------------------------------- Betfair (runners + market)
 
-function betfairDashboard(ctx: Ctx, p: PublisherConfig, sub: SubscriberConfig, runnerM: string, marketM: string | undefined): GeneratedDashboard {
+function betfairDashboard(
+  ctx: Ctx,
+  p: PublisherConfig,
+  sub: SubscriberConfig,
+  runnerM: string,
+  marketM: string | undefined,
+): GeneratedDashboard {
   const rp = sub.retentionPolicy;
   const src = source(rp, runnerM);
   const w = whereClause([tagFilter('market_id', 'market'), tagFilter('selection_id', 'runner')]);
@@ -251,20 +394,43 @@ function betfairDashboard(ctx: Ctx, p: PublisherConfig, sub: SubscriberConfig, r
   const ps = new PanelSet(ctx.ds);
 
   ps.row('Now');
-  ps.stat('Last traded price', [{ query: `SELECT last("ltp") AS "ltp" FROM ${src} WHERE ${w} GROUP BY "selection_id"`, alias: '$tag_selection_id' }]);
-  ps.stat('Rate, last minute (runner updates/s)', [
-    { query: `SELECT count("seq") / 60 AS "rate" FROM ${src} WHERE ${w} AND time > now() - 1m GROUP BY "market_id"`, alias: '$tag_market_id' },
-  ], { decimals: 1, noValue: '0' });
-  ps.stat('Last update', [{ query: `SELECT last("ts_recv_us") / 1000 AS "received" FROM ${src} WHERE ${w} GROUP BY "market_id"`, alias: '$tag_market_id' }], { unit: 'dateTimeFromNow' });
-  ps.stat('Traded volume', [{ query: `SELECT last("tv") AS "tv" FROM ${src} WHERE ${w} GROUP BY "selection_id"`, alias: '$tag_selection_id' }]);
+  ps.stat('Last traded price', [
+    { query: `SELECT last("ltp") AS "ltp" FROM ${src} WHERE ${w} GROUP BY "selection_id"`, alias: '$tag_selection_id' },
+  ]);
+  ps.stat(
+    'Rate, last minute (runner updates/s)',
+    [
+      {
+        query: `SELECT count("seq") / 60 AS "rate" FROM ${src} WHERE ${w} AND time > now() - 1m GROUP BY "market_id"`,
+        alias: '$tag_market_id',
+      },
+    ],
+    { decimals: 1, noValue: '0' },
+  );
+  ps.stat(
+    'Last update',
+    [{ query: `SELECT last("ts_recv_us") / 1000 AS "received" FROM ${src} WHERE ${w} GROUP BY "market_id"`, alias: '$tag_market_id' }],
+    { unit: 'dateTimeFromNow' },
+  );
+  ps.stat('Traded volume', [
+    { query: `SELECT last("tv") AS "tv" FROM ${src} WHERE ${w} GROUP BY "selection_id"`, alias: '$tag_selection_id' },
+  ]);
 
   ps.row('Prices');
-  ps.timeseries('Best back / lay', [{ query: `SELECT last("back_1_price") AS "back", last("lay_1_price") AS "lay" FROM ${src} WHERE ${w} ${by}`, alias }], { w: 24, h: 10, step: true });
+  ps.timeseries(
+    'Best back / lay',
+    [{ query: `SELECT last("back_1_price") AS "back", last("lay_1_price") AS "lay" FROM ${src} WHERE ${w} ${by}`, alias }],
+    { w: 24, h: 10, step: true },
+  );
   ps.timeseries('Last traded price', [{ query: `SELECT last("ltp") AS "ltp" FROM ${src} WHERE ${w} ${by}`, alias }], { step: true });
-  ps.timeseries('Implied probability (best back)', [{ query: `SELECT 100 / last("back_1_price") AS "implied_pct" FROM ${src} WHERE ${w} ${by}`, alias }], {
-    step: true,
-    unit: 'percent',
-  });
+  ps.timeseries(
+    'Implied probability (best back)',
+    [{ query: `SELECT 100 / last("back_1_price") AS "implied_pct" FROM ${src} WHERE ${w} ${by}`, alias }],
+    {
+      step: true,
+      unit: 'percent',
+    },
+  );
   ps.timeseries(
     'Available at best price',
     [{ query: `SELECT last("back_1_qty") AS "back_qty", last("lay_1_qty") AS "lay_qty" FROM ${src} WHERE ${w} ${by}`, alias }],
@@ -282,29 +448,59 @@ function betfairDashboard(ctx: Ctx, p: PublisherConfig, sub: SubscriberConfig, r
     ps.row('Market');
     ps.stateTimeline(
       'Market status',
-      [{ query: `SELECT last("status") AS "status" FROM ${msrc} WHERE ${mw} GROUP BY time($__interval), "market_id" fill(previous)`, alias: '$tag_market_id' }],
-      { OPEN: { text: 'OPEN', color: 'green' }, SUSPENDED: { text: 'SUSPENDED', color: 'orange' }, CLOSED: { text: 'CLOSED', color: 'text' }, INACTIVE: { text: 'INACTIVE', color: 'text' } },
+      [
+        {
+          query: `SELECT last("status") AS "status" FROM ${msrc} WHERE ${mw} GROUP BY time($__interval), "market_id" fill(previous)`,
+          alias: '$tag_market_id',
+        },
+      ],
+      {
+        OPEN: { text: 'OPEN', color: 'green' },
+        SUSPENDED: { text: 'SUSPENDED', color: 'orange' },
+        CLOSED: { text: 'CLOSED', color: 'text' },
+        INACTIVE: { text: 'INACTIVE', color: 'text' },
+      },
     );
     ps.stateTimeline(
       'In play',
-      [{ query: `SELECT last("in_play") AS "in_play" FROM ${msrc} WHERE ${mw} GROUP BY time($__interval), "market_id" fill(previous)`, alias: '$tag_market_id' }],
+      [
+        {
+          query: `SELECT last("in_play") AS "in_play" FROM ${msrc} WHERE ${mw} GROUP BY time($__interval), "market_id" fill(previous)`,
+          alias: '$tag_market_id',
+        },
+      ],
       { true: { text: 'IN PLAY', color: 'blue' }, false: { text: 'PRE-PLAY', color: 'text' } },
     );
   }
 
   ps.row('Latest records');
-  ps.table('Runners (latest in range)', [
-    {
-      query: `SELECT last("back_1_price") AS "back", last("lay_1_price") AS "lay", last("ltp") AS "ltp", last("tv") AS "tv" FROM ${src} WHERE ${w} GROUP BY "market_id", "selection_id"`,
-    },
-  ], { w: 12 });
-  ps.table('Latest runner updates', [
-    { query: `SELECT "market_id", "selection_id", "back_1_price", "back_1_qty", "lay_1_price", "lay_1_qty", "ltp", "tv", "seq" FROM ${src} WHERE ${w} ORDER BY time DESC LIMIT 50` },
-  ], { w: 12 });
+  ps.table(
+    'Runners (latest in range)',
+    [
+      {
+        query: `SELECT last("back_1_price") AS "back", last("lay_1_price") AS "lay", last("ltp") AS "ltp", last("tv") AS "tv" FROM ${src} WHERE ${w} GROUP BY "market_id", "selection_id"`,
+      },
+    ],
+    { w: 12 },
+  );
+  ps.table(
+    'Latest runner updates',
+    [
+      {
+        query: `SELECT "market_id", "selection_id", "back_1_price", "back_1_qty", "lay_1_price", "lay_1_qty", "ltp", "tv", "seq" FROM ${src} WHERE ${w} ORDER BY time DESC LIMIT 50`,
+      },
+    ],
+    { w: 12 },
+  );
 
   const variables = [
     tagVariable(ctx.ds, 'market', 'Market', `SHOW TAG VALUES FROM ${src} WITH KEY = "market_id"`),
-    tagVariable(ctx.ds, 'runner', 'Runner (selection id)', `SHOW TAG VALUES FROM ${src} WITH KEY = "selection_id" WHERE ${tagFilter('market_id', 'market')}`),
+    tagVariable(
+      ctx.ds,
+      'runner',
+      'Runner (selection id)',
+      `SHOW TAG VALUES FROM ${src} WITH KEY = "selection_id" WHERE ${tagFilter('market_id', 'market')}`,
+    ),
   ];
   const ms = marketM ? [runnerM, marketM] : [runnerM];
   return shell(ctx, feedDashboardUid(p.name), feedDashboardUid(p.name), describe(p, rp, ms), [p.venue, 'betting'], variables, ps);
@@ -331,7 +527,11 @@ function pipelineDashboard(ctx: Ctx): GeneratedDashboard {
   const byService = `GROUP BY time($__interval), "service" fill(null)`;
 
   ps.row('Now');
-  ps.stat('Records/s per topic', [{ query: `SELECT last("records_per_s") AS "records_per_s" FROM ${H} WHERE ${hw} GROUP BY "topic"`, alias: '$tag_topic' }], { decimals: 1 });
+  ps.stat(
+    'Records/s per topic',
+    [{ query: `SELECT last("records_per_s") AS "records_per_s" FROM ${H} WHERE ${hw} GROUP BY "topic"`, alias: '$tag_topic' }],
+    { decimals: 1 },
+  );
   ps.stat('Lag per topic', [{ query: `SELECT last("lag_ms") AS "lag_ms" FROM ${H} WHERE ${hw} GROUP BY "topic"`, alias: '$tag_topic' }], {
     unit: 'ms',
     thresholds: [
@@ -347,51 +547,97 @@ function pipelineDashboard(ctx: Ctx): GeneratedDashboard {
       { value: 1, color: 'red' },
     ],
   });
-  ps.stat('Spool size', [{ query: `SELECT last("spool_bytes") AS "spool_bytes" FROM ${H} WHERE ${hw} GROUP BY "service"`, alias: '$tag_service' }], {
-    unit: 'bytes',
-    thresholds: [
-      { value: null, color: 'green' },
-      { value: 1, color: 'orange' },
-    ],
-  });
+  ps.stat(
+    'Spool size',
+    [{ query: `SELECT last("spool_bytes") AS "spool_bytes" FROM ${H} WHERE ${hw} GROUP BY "service"`, alias: '$tag_service' }],
+    {
+      unit: 'bytes',
+      thresholds: [
+        { value: null, color: 'green' },
+        { value: 1, color: 'orange' },
+      ],
+    },
+  );
 
   ps.row('Throughput and lag');
-  ps.timeseries('Records/s per topic', [{ query: `SELECT mean("records_per_s") AS "records_per_s" FROM ${H} WHERE ${hw} ${byTopic}`, alias: '$tag_topic' }], { unit: 'reqps' });
+  ps.timeseries(
+    'Records/s per topic',
+    [{ query: `SELECT mean("records_per_s") AS "records_per_s" FROM ${H} WHERE ${hw} ${byTopic}`, alias: '$tag_topic' }],
+    { unit: 'reqps' },
+  );
   ps.timeseries(
     'Lag (exchange time to stored), per topic',
     [{ query: `SELECT max("lag_ms") AS "max", mean("lag_ms") AS "mean" FROM ${H} WHERE ${hw} ${byTopic}`, alias: '$tag_topic $col' }],
     { unit: 'ms' },
   );
-  ps.timeseries('Queue depth per service', [{ query: `SELECT max("queue_depth") AS "queue_depth" FROM ${H} WHERE ${hw} ${byService}`, alias: '$tag_service' }]);
-  ps.timeseries('Spool size per service', [{ query: `SELECT max("spool_bytes") AS "spool_bytes" FROM ${H} WHERE ${hw} ${byService}`, alias: '$tag_service' }], { unit: 'bytes' });
+  ps.timeseries('Queue depth per service', [
+    { query: `SELECT max("queue_depth") AS "queue_depth" FROM ${H} WHERE ${hw} ${byService}`, alias: '$tag_service' },
+  ]);
+  ps.timeseries(
+    'Spool size per service',
+    [{ query: `SELECT max("spool_bytes") AS "spool_bytes" FROM ${H} WHERE ${hw} ${byService}`, alias: '$tag_service' }],
+    { unit: 'bytes' },
+  );
 
   ps.row('Faults');
   ps.timeseries(
     'Gap events by reason',
-    [{ query: `SELECT count("seq") AS "gaps" FROM ${E} WHERE "kind" = 'gap' AND ${ew} GROUP BY time($__interval), "reason" fill(0)`, alias: '$tag_reason' }],
-    { draw: 'bars', stack: true, description: 'Gap records (nbpy_events, kind=gap) stored per interval, by reason: reconnect, checksum, stale, publisher_restart, sequence...' },
+    [
+      {
+        query: `SELECT count("seq") AS "gaps" FROM ${E} WHERE "kind" = 'gap' AND ${ew} GROUP BY time($__interval), "reason" fill(0)`,
+        alias: '$tag_reason',
+      },
+    ],
+    {
+      draw: 'bars',
+      stack: true,
+      description:
+        'Gap records (nbpy_events, kind=gap) stored per interval, by reason: reconnect, checksum, stale, publisher_restart, sequence...',
+    },
   );
-  ps.timeseries('Sequence gaps per topic (total since service start)', [{ query: `SELECT max("gaps") AS "gaps" FROM ${H} WHERE ${hw} ${byTopic}`, alias: '$tag_topic' }], {
-    description: 'nbpy_health.gaps: a counter per subscriber process (resets when it restarts).',
-  });
-  ps.timeseries('Dropped points per service (total since start)', [{ query: `SELECT max("drops") AS "drops" FROM ${H} WHERE ${hw} ${byService}`, alias: '$tag_service' }], {
-    description: 'nbpy_health.drops; the split by reason is on each subscriber /metrics (nbpy_points_dropped_total{reason}).',
-  });
-  ps.timeseries('Restarts per service (total since start)', [{ query: `SELECT max("restarts") AS "restarts" FROM ${H} WHERE ${hw} ${byService}`, alias: '$tag_service' }]);
+  ps.timeseries(
+    'Sequence gaps per topic (total since service start)',
+    [{ query: `SELECT max("gaps") AS "gaps" FROM ${H} WHERE ${hw} ${byTopic}`, alias: '$tag_topic' }],
+    {
+      description: 'nbpy_health.gaps: a counter per subscriber process (resets when it restarts).',
+    },
+  );
+  ps.timeseries(
+    'Dropped points per service (total since start)',
+    [{ query: `SELECT max("drops") AS "drops" FROM ${H} WHERE ${hw} ${byService}`, alias: '$tag_service' }],
+    {
+      description: 'nbpy_health.drops; the split by reason is on each subscriber /metrics (nbpy_points_dropped_total{reason}).',
+    },
+  );
+  ps.timeseries('Restarts per service (total since start)', [
+    { query: `SELECT max("restarts") AS "restarts" FROM ${H} WHERE ${hw} ${byService}`, alias: '$tag_service' },
+  ]);
   ps.timeseries(
     'Publisher restarts (gap events)',
-    [{ query: `SELECT count("seq") AS "restarts" FROM ${E} WHERE "kind" = 'gap' AND "reason" = 'publisher_restart' AND ${ew} GROUP BY time($__interval), "publisher" fill(0)`, alias: '$tag_publisher' }],
+    [
+      {
+        query: `SELECT count("seq") AS "restarts" FROM ${E} WHERE "kind" = 'gap' AND "reason" = 'publisher_restart' AND ${ew} GROUP BY time($__interval), "publisher" fill(0)`,
+        alias: '$tag_publisher',
+      },
+    ],
     { draw: 'bars' },
   );
   ps.timeseries(
     'Status events',
-    [{ query: `SELECT count("seq") AS "events" FROM ${E} WHERE ${ew} GROUP BY time($__interval), "publisher", "kind" fill(0)`, alias: '$tag_publisher $tag_kind' }],
+    [
+      {
+        query: `SELECT count("seq") AS "events" FROM ${E} WHERE ${ew} GROUP BY time($__interval), "publisher", "kind" fill(0)`,
+        alias: '$tag_publisher $tag_kind',
+      },
+    ],
     { draw: 'bars', stack: true },
   );
 
   ps.row('Latest events');
   ps.table('Latest gap and status events', [
-    { query: `SELECT "publisher", "kind", "reason", "instrument", "status", "detail", "first_missing_seq", "last_missing_seq" FROM ${E} WHERE ${ew} ORDER BY time DESC LIMIT 100` },
+    {
+      query: `SELECT "publisher", "kind", "reason", "instrument", "status", "detail", "first_missing_seq", "last_missing_seq" FROM ${E} WHERE ${ew} ORDER BY time DESC LIMIT 100`,
+    },
   ]);
 
   const variables = [

@@ -26,7 +26,8 @@ export function durationMs(text: string): number {
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
 }
 
-const AGG_RE = /\b(count|sum|mean|median|mode|spread|stddev|first|last|min|max|percentile|top|bottom|distinct|integral|non_negative_difference|non_negative_derivative|difference|derivative)\s*\(/i;
+const AGG_RE =
+  /\b(count|sum|mean|median|mode|spread|stddev|first|last|min|max|percentile|top|bottom|distinct|integral|non_negative_difference|non_negative_derivative|difference|derivative)\s*\(/i;
 
 function isRef(v: unknown, uid: string): boolean {
   if (!v || typeof v !== 'object') return false;
@@ -43,7 +44,8 @@ export function lintQuery(q: string, where: string): string[] {
   else if (tf < selects) out.push(`${where}: every SELECT (subqueries too) needs its own $timeFilter`);
   if (/GROUP BY time\(/i.test(q) && !AGG_RE.test(q)) out.push(`${where}: GROUP BY time() without an aggregate`);
   const fillAt = q.search(/fill\([^)]*\)\s*(ORDER BY time (ASC|DESC)\s*)?(LIMIT \d+\s*)?$/i);
-  if (/fill\(/i.test(q) && (fillAt === -1 || !/GROUP BY/i.test(q.slice(0, fillAt)))) out.push(`${where}: fill() must be the last GROUP BY item`);
+  if (/fill\(/i.test(q) && (fillAt === -1 || !/GROUP BY/i.test(q.slice(0, fillAt))))
+    out.push(`${where}: fill() must be the last GROUP BY item`);
   out.push(...lintTagFilters(q, where));
   return out;
 }
@@ -74,7 +76,8 @@ export function lintDashboard(d: Dashboard, opts: LintOptions): string[] {
   if (d.schemaVersion !== SCHEMA_VERSION) out.push(at(`schemaVersion ${d.schemaVersion}, expected ${SCHEMA_VERSION}`));
   if (d.id !== undefined && d.id !== null) out.push(at('id must be absent or null'));
   const refreshMs = durationMs(d.refresh ?? '');
-  if (!(refreshMs >= (opts.minRefreshMs ?? 5000))) out.push(at(`refresh "${d.refresh}" is below the minimum ${opts.minRefreshMs ?? 5000} ms`));
+  if (!(refreshMs >= (opts.minRefreshMs ?? 5000)))
+    out.push(at(`refresh "${d.refresh}" is below the minimum ${opts.minRefreshMs ?? 5000} ms`));
   const text = JSON.stringify(d);
   if (/\$\{DS_|__inputs|__requires/.test(text)) out.push(at('uses ${DS_...}/__inputs placeholders; reference the datasource by uid'));
 
@@ -104,7 +107,8 @@ export function lintDashboard(d: Dashboard, opts: LintOptions): string[] {
     const g = p.gridPos;
     if (!g) out.push(`${w}: no gridPos`);
     else {
-      if (!(g.x >= 0 && g.w >= 1 && g.w <= GRID_COLUMNS && g.x + g.w <= GRID_COLUMNS && g.h >= 1 && g.y >= 0)) out.push(`${w}: gridPos outside the 24-column grid`);
+      if (!(g.x >= 0 && g.w >= 1 && g.w <= GRID_COLUMNS && g.x + g.w <= GRID_COLUMNS && g.h >= 1 && g.y >= 0))
+        out.push(`${w}: gridPos outside the 24-column grid`);
       for (const b of boxes)
         if (g.x < b.x + b.w && b.x < g.x + g.w && g.y < b.y + b.h && b.y < g.y + g.h) out.push(`${w}: overlaps panel ${b.id}`);
       boxes.push({ id: p.id ?? -1, ...g });

@@ -131,7 +131,10 @@ export class PanelSet {
       },
       overrides: [],
     };
-    p.options = { legend: { showLegend: true, displayMode: 'list', placement: 'bottom', calcs: [] }, tooltip: { mode: 'multi', sort: 'none' } };
+    p.options = {
+      legend: { showLegend: true, displayMode: 'list', placement: 'bottom', calcs: [] },
+      tooltip: { mode: 'multi', sort: 'none' },
+    };
     this.panels.push(p);
   }
 
@@ -176,17 +179,32 @@ export class PanelSet {
     this.panels.push(p);
   }
 
-  stateTimeline(title: string, qs: readonly QuerySpec[], mappings: Record<string, { text: string; color: string }>, o: PanelOptions = {}): void {
+  stateTimeline(
+    title: string,
+    qs: readonly QuerySpec[],
+    mappings: Record<string, { text: string; color: string }>,
+    o: PanelOptions = {},
+  ): void {
     const p = this.base('state-timeline', title, qs, o, 12, 6);
     p.fieldConfig = {
       defaults: {
-        mappings: [{ type: 'value' as MappingType.ValueToText, options: Object.fromEntries(Object.entries(mappings).map(([k, v], i) => [k, { ...v, index: i }])) }],
+        mappings: [
+          {
+            type: 'value' as MappingType.ValueToText,
+            options: Object.fromEntries(Object.entries(mappings).map(([k, v], i) => [k, { ...v, index: i }])),
+          },
+        ],
         color: { mode: 'thresholds' as FieldColorModeId },
         thresholds: { mode: 'absolute' as ThresholdsMode, steps: [{ value: null, color: 'text' }] },
       },
       overrides: [],
     };
-    p.options = { mergeValues: true, showValue: 'auto', rowHeight: 0.9, legend: { showLegend: true, displayMode: 'list', placement: 'bottom' } };
+    p.options = {
+      mergeValues: true,
+      showValue: 'auto',
+      rowHeight: 0.9,
+      legend: { showLegend: true, displayMode: 'list', placement: 'bottom' },
+    };
     this.panels.push(p);
   }
 }

@@ -72,7 +72,10 @@ describe('freshness', () => {
     assert.equal(freshnessCheck({ ...base, venue: 'kraken', ageMs: 3_600_000, nowMs: saturday }).status, 'fail');
   });
   it('a suspended Betfair market may be silent', () => {
-    assert.equal(freshnessCheck({ ...base, venue: 'betfair', ageMs: 600_000, nowMs: weekday, betfairStatuses: ['SUSPENDED'] }).status, 'pass');
+    assert.equal(
+      freshnessCheck({ ...base, venue: 'betfair', ageMs: 600_000, nowMs: weekday, betfairStatuses: ['SUSPENDED'] }).status,
+      'pass',
+    );
   });
 });
 

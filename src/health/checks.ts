@@ -136,7 +136,10 @@ export function freshnessCheck(i: FreshnessInput): CheckResult {
   }
   if (i.ageMs <= i.staleAfterMs) return pass(i.name, `${i.what} ${fmtAge(i.ageMs)} ago`);
   if (!market.open) return pass(i.name, `${i.what} ${fmtAge(i.ageMs)} ago; expected: ${market.note}`);
-  return fail(i.name, `stale: ${i.what} ${fmtAge(i.ageMs)} ago (threshold ${fmtAge(i.staleAfterMs)}); check the publisher and its venue connection`);
+  return fail(
+    i.name,
+    `stale: ${i.what} ${fmtAge(i.ageMs)} ago (threshold ${fmtAge(i.staleAfterMs)}); check the publisher and its venue connection`,
+  );
 }
 
 /** Queue depth of a subscriber against its batch size: a queue many batches deep means the store is not keeping up. */
@@ -150,7 +153,8 @@ export function queueCheck(name: string, depth: number, batchSize: number): Chec
 export function spoolCheck(name: string, bytes: number, previousBytes: number | undefined, maxBytes: number): CheckResult {
   if (bytes <= 0) return pass(name, 'spool empty');
   const pct = maxBytes > 0 ? ` (${((100 * bytes) / maxBytes).toFixed(1)}% of ${fmtBytes(maxBytes)})` : '';
-  if (maxBytes > 0 && bytes >= maxBytes * 0.9) return fail(name, `spool nearly full: ${fmtBytes(bytes)}${pct}; the store has been down too long, points will be dropped`);
+  if (maxBytes > 0 && bytes >= maxBytes * 0.9)
+    return fail(name, `spool nearly full: ${fmtBytes(bytes)}${pct}; the store has been down too long, points will be dropped`);
   if (previousBytes !== undefined && bytes > previousBytes)
     return warn(name, `spool growing: ${fmtBytes(previousBytes)} -> ${fmtBytes(bytes)}${pct}; the store is not accepting writes`);
   return warn(name, `spool holding ${fmtBytes(bytes)}${pct}: batches wait for the store`);

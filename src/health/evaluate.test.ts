@@ -29,7 +29,11 @@ function healthyObs(nowMs: number): Observations {
   return {
     nowMs,
     supervisor: null,
-    services: [up('kraken_tick', 'publisher'), up('oanda_tick', 'publisher'), up('sub', 'subscriber', { queue_depth: 0, spool_bytes: 0, dropped_by_reason: {}, store_up: true })],
+    services: [
+      up('kraken_tick', 'publisher'),
+      up('oanda_tick', 'publisher'),
+      up('sub', 'subscriber', { queue_depth: 0, spool_bytes: 0, dropped_by_reason: {}, store_up: true }),
+    ],
     topicAgesMs: { 'kraken.tick': 200, 'oanda.tick': 300 },
     store: [{ measurement: 'kraken_tick', newestUs: (nowMs - 1000) * 1000, recentPoints: 600, rateWindowS: 60 }],
     disk: { path: 'data', freeBytes: 100 * 1024 ** 3, totalBytes: 200 * 1024 ** 3 },

@@ -97,7 +97,9 @@ export function enabledServices(config: Config) {
 }
 
 /** Measurements a subscriber writes to, with their retention policy and the venues feeding them. */
-export function storedMeasurements(config: Config): { measurement: string; retentionPolicy: string; venues: string[]; topics: string[]; subscriber: string }[] {
+export function storedMeasurements(
+  config: Config,
+): { measurement: string; retentionPolicy: string; venues: string[]; topics: string[]; subscriber: string }[] {
   const { publishers, subscribers } = enabledServices(config);
   const out = new Map<string, { measurement: string; retentionPolicy: string; venues: string[]; topics: string[]; subscriber: string }>();
   for (const s of subscribers) {
@@ -137,7 +139,14 @@ export function evaluate(obs: Observations, config: Config): CheckResult[] {
   } else if (obs.supervisor && !obs.supervisor.running && obs.services.some((s) => s.process)) {
     checks.push(warn('system', 'no supervisor is running for this run directory: crashed services will not be restarted (nbpy start)'));
   } else {
-    checks.push(pass('system', obs.supervisor?.running ? `supervisor running (pid ${obs.supervisor.pid ?? '?'})` : 'services answer (not started by a supervisor here)'));
+    checks.push(
+      pass(
+        'system',
+        obs.supervisor?.running
+          ? `supervisor running (pid ${obs.supervisor.pid ?? '?'})`
+          : 'services answer (not started by a supervisor here)',
+      ),
+    );
   }
 
   // ------------------------------------------------------------ backing services
@@ -146,22 +155,37 @@ export function evaluate(obs: Observations, config: Config): CheckResult[] {
     checks.push(
       p.ok
         ? pass('influxdb.ping', `InfluxDB at ${obs.influx.url} answers /ping (${p.ms ?? '?'} ms)`)
-        : fail('influxdb.ping', `store down: InfluxDB at ${obs.influx.url} does not answer /ping (${p.error ?? `HTTP ${p.status}`}); start it (nbpy start) or check backing.influxdb.url`),
+        : fail(
+            'influxdb.ping',
+            `store down: InfluxDB at ${obs.influx.url} does not answer /ping (${p.error ?? `HTTP ${p.status}`}); start it (nbpy start) or check backing.influxdb.url`,
+          ),
     );
     const q = obs.influx.query;
     if (q && p.ok) {
       if (!q.ok) checks.push(fail('influxdb.query', `query round trip failed: ${q.error ?? `HTTP ${q.status}`}`));
       else if (q.databaseExists === false)
-        checks.push(warn('influxdb.query', `query round trip ${q.ms} ms, but database "${config.influxdb.database}" does not exist yet (created at start)`));
+        checks.push(
+          warn(
+            'influxdb.query',
+            `query round trip ${q.ms} ms, but database "${config.influxdb.database}" does not exist yet (created at start)`,
+          ),
+        );
       else checks.push(pass('influxdb.query', `query round trip ${q.ms} ms`));
     }
   }
   if (obs.grafana) {
     const g = obs.grafana.health;
     const db = typeof g.body?.database === 'string' ? g.body.database : undefined;
-    if (!g.ok) checks.push(fail('grafana.health', `Grafana at ${obs.grafana.url} does not answer (${g.error ?? `HTTP ${g.status}`}); start it or set backing.grafana.enabled=false`));
+    if (!g.ok)
+      checks.push(
+        fail(
+          'grafana.health',
+          `Grafana at ${obs.grafana.url} does not answer (${g.error ?? `HTTP ${g.status}`}); start it or set backing.grafana.enabled=false`,
+        ),
+      );
     else if (db && db !== 'ok') checks.push(warn('grafana.health', `Grafana answers but its database is "${db}"`));
-    else checks.push(pass('grafana.health', `Grafana at ${obs.grafana.url} healthy${g.body?.version ? ` (${String(g.body.version)})` : ''}`));
+    else
+      checks.push(pass('grafana.health', `Grafana at ${obs.grafana.url} healthy${g.body?.version ? ` (${String(g.body.version)})` : ''}`));
   }
   if (obs.docker) {
     const d = obs.docker;
@@ -183,7 +207,10 @@ export function evaluate(obs: Observations, config: Config): CheckResult[] {
     const p = s.process;
     if (p) {
       if (p.alive) checks.push(pass(`${base}.process`, `${p.state}, pid ${p.pid ?? '?'}`));
-      else checks.push(fail(`${base}.process`, `not running (state ${p.state}${p.lastError ? `: ${p.lastError}` : ''}); restart it (nbpy start)`));
+      else
+        checks.push(
+          fail(`${base}.process`, `not running (state ${p.state}${p.lastError ? `: ${p.lastError}` : ''}); restart it (nbpy start)`),
+        );
       checks.push(restartsCheck(`${base}.restarts`, p.restarts, p.crashLoop));
     } else if (!s.status.ok) {
       checks.push(fail(`${base}.process`, 'not running (no run state and its status endpoint does not answer); start it (nbpy start)'));
@@ -197,20 +224,30 @@ export function evaluate(obs: Observations, config: Config): CheckResult[] {
     }
     const st = s.status;
     if (!st.ok) {
-      checks.push(fail(`${base}.status`, `${st.url} does not answer (${st.error ?? `HTTP ${st.status}`}); the process may be hung or stopped`));
+      checks.push(
+        fail(`${base}.status`, `${st.url} does not answer (${st.error ?? `HTTP ${st.status}`}); the process may be hung or stopped`),
+      );
     } else {
       const b = st.body ?? {};
       const status = typeof b.status === 'string' ? b.status : 'ok';
       const extras: string[] = [];
       if (s.kind === 'publisher') {
         if (b.connected === false) extras.push('venue not connected');
-        for (const k of ['records_out', 'reconnects', 'gaps', 'parse_errors', 'checksum_failures'] as const) if (num(b[k]) !== undefined) extras.push(`${k}=${num(b[k])}`);
+        for (const k of ['records_out', 'reconnects', 'gaps', 'parse_errors', 'checksum_failures'] as const)
+          if (num(b[k]) !== undefined) extras.push(`${k}=${num(b[k])}`);
       } else {
         if (b.store_up === false) extras.push('store down');
-        for (const k of ['records_in', 'points_written', 'lag_ms', 'seq_gaps'] as const) if (num(b[k]) !== undefined) extras.push(`${k}=${Math.round(num(b[k])!)}`);
+        for (const k of ['records_in', 'points_written', 'lag_ms', 'seq_gaps'] as const)
+          if (num(b[k]) !== undefined) extras.push(`${k}=${Math.round(num(b[k])!)}`);
       }
       const detail = `${status}${extras.length ? `: ${extras.join(', ')}` : ''}`;
-      checks.push(status === 'down' ? fail(`${base}.status`, detail) : status === 'degraded' ? warn(`${base}.status`, detail) : pass(`${base}.status`, detail));
+      checks.push(
+        status === 'down'
+          ? fail(`${base}.status`, detail)
+          : status === 'degraded'
+            ? warn(`${base}.status`, detail)
+            : pass(`${base}.status`, detail),
+      );
       if (s.kind === 'subscriber') {
         const cfg = subscribers.find((x) => x.name === s.name);
         if (b.store_up === false) checks.push(fail(`${base}.store`, 'store down: this subscriber cannot write; points go to its spool'));
@@ -254,7 +291,10 @@ export function evaluate(obs: Observations, config: Config): CheckResult[] {
     }
     const venues = measures.find((x) => x.measurement === m.measurement)?.venues ?? [];
     const venue = venues.length === 1 ? venues[0]! : 'kraken';
-    const rate = m.recentPoints !== null ? `; ${m.recentPoints} points in the last ${m.rateWindowS}s (${(m.recentPoints / m.rateWindowS).toFixed(1)}/s)` : '';
+    const rate =
+      m.recentPoints !== null
+        ? `; ${m.recentPoints} points in the last ${m.rateWindowS}s (${(m.recentPoints / m.rateWindowS).toFixed(1)}/s)`
+        : '';
     const c = freshnessCheck({
       name,
       venue,
@@ -265,7 +305,12 @@ export function evaluate(obs: Observations, config: Config): CheckResult[] {
     });
     const stale = Object.entries(m.series ?? {}).filter(([, us]) => nowMs - us / 1000 > maxAgeMs);
     if (c.status === 'pass' && stale.length && marketState(venue, nowMs).open) {
-      checks.push(warn(name, `${c.detail}${rate}; stale series: ${stale.map(([k, us]) => `${k} ${Math.round(nowMs / 1000 - us / 1e6)}s`).join(', ')}`));
+      checks.push(
+        warn(
+          name,
+          `${c.detail}${rate}; stale series: ${stale.map(([k, us]) => `${k} ${Math.round(nowMs / 1000 - us / 1e6)}s`).join(', ')}`,
+        ),
+      );
     } else checks.push({ ...c, detail: `${c.detail}${rate}` });
   }
 

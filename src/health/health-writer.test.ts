@@ -74,7 +74,13 @@ describe('HealthWriter', () => {
       count: async () => 0,
       close: async () => {},
     };
-    const w = new HealthWriter({ sink: down, service: 's', measurement: 'nbpy_health', retentionPolicy: 'x', onError: (e) => errors.push(e.message) });
+    const w = new HealthWriter({
+      sink: down,
+      service: 's',
+      measurement: 'nbpy_health',
+      retentionPolicy: 'x',
+      onError: (e) => errors.push(e.message),
+    });
     assert.equal(await w.write([sample('t')]), undefined);
     assert.equal(w.stats.writes_failed, 1);
     assert.deepEqual(errors, ['InfluxDB unreachable']);

@@ -111,7 +111,11 @@ export class HealthWriter {
 
   constructor(private readonly opts: HealthWriterOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.target = { measurements: { status: opts.measurement }, eventsMeasurement: opts.measurement, retentionPolicy: opts.retentionPolicy };
+    this.target = {
+      measurements: { status: opts.measurement },
+      eventsMeasurement: opts.measurement,
+      retentionPolicy: opts.retentionPolicy,
+    };
   }
 
   /** Write one point per sample now. Never throws: failures are counted and reported to onError. */

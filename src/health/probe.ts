@@ -18,7 +18,15 @@ import { dirname, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { readStatus } from '../supervisor/state.js';
 import { summarise, type HealthResult } from './checks.js';
-import { enabledServices, evaluate, storedMeasurements, type HttpObservation, type Observations, type ServiceObservation, type StoreObservation } from './evaluate.js';
+import {
+  enabledServices,
+  evaluate,
+  storedMeasurements,
+  type HttpObservation,
+  type Observations,
+  type ServiceObservation,
+  type StoreObservation,
+} from './evaluate.js';
 
 export interface ProbeOptions {
   /** Per-request timeout, ms (default 2000). */
@@ -51,10 +59,17 @@ export async function httpGet(url: string, timeoutMs: number, headers: Record<st
     }
     // /health answers 503 with a JSON body when the service is down: still an answer.
     const ok = r.status < 400 || (r.status === 503 && body !== undefined);
-    return { ok, status: r.status, ms, ...(body ? { body } : {}), ...(ok ? {} : { error: `HTTP ${r.status}: ${text.slice(0, 200).trim()}` }) };
+    return {
+      ok,
+      status: r.status,
+      ms,
+      ...(body ? { body } : {}),
+      ...(ok ? {} : { error: `HTTP ${r.status}: ${text.slice(0, 200).trim()}` }),
+    };
   } catch (e) {
     const err = e as Error & { cause?: { code?: string } };
-    const what = err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : (err.cause?.code ?? err.message);
+    const what =
+      err.name === 'TimeoutError' || err.name === 'AbortError' ? `no answer within ${timeoutMs} ms` : (err.cause?.code ?? err.message);
     return { ok: false, error: what };
   }
 }
@@ -91,7 +106,12 @@ interface InfluxResult {
 }
 
 /** Run several InfluxQL statements in one GET; returns one result per statement. */
-export async function influxQuery(config: Config, statements: string[], timeoutMs: number, env: NodeJS.ProcessEnv): Promise<InfluxResult[]> {
+export async function influxQuery(
+  config: Config,
+  statements: string[],
+  timeoutMs: number,
+  env: NodeJS.ProcessEnv,
+): Promise<InfluxResult[]> {
   const base = config.backing.influxdb.url.replace(/\/+$/, '');
   const params = new URLSearchParams({ q: statements.join(';'), db: config.influxdb.database, epoch: 'u' });
   const r = await fetch(`${base}/query?${params}`, { headers: influxHeaders(config, env), signal: AbortSignal.timeout(timeoutMs) });
@@ -135,7 +155,13 @@ export async function influxFreshness(
   let i = 0;
   for (const p of plan) {
     if (!p.field) {
-      out.push({ measurement: p.measurement, newestUs: null, recentPoints: null, rateWindowS: opts.rateWindowS, error: 'no schema in influxdb.measurements' });
+      out.push({
+        measurement: p.measurement,
+        newestUs: null,
+        recentPoints: null,
+        rateWindowS: opts.rateWindowS,
+        error: 'no schema in influxdb.measurements',
+      });
       continue;
     }
     const last = results[i++];
@@ -150,12 +176,21 @@ export async function influxFreshness(
     for (const s of last?.series ?? []) {
       const t = s.values?.[0]?.[0];
       if (typeof t !== 'number') continue;
-      const label = Object.values(s.tags ?? {}).filter(Boolean).join(':') || p.measurement;
+      const label =
+        Object.values(s.tags ?? {})
+          .filter(Boolean)
+          .join(':') || p.measurement;
       series[label] = t;
       if (newest === null || t > newest) newest = t;
     }
     const n = count?.series?.[0]?.values?.[0]?.[1];
-    out.push({ measurement: p.measurement, newestUs: newest, recentPoints: typeof n === 'number' ? n : 0, rateWindowS: opts.rateWindowS, series });
+    out.push({
+      measurement: p.measurement,
+      newestUs: newest,
+      recentPoints: typeof n === 'number' ? n : 0,
+      rateWindowS: opts.rateWindowS,
+      series,
+    });
   }
   return out;
 }
@@ -163,7 +198,8 @@ export async function influxFreshness(
 /**
  * The embedded store lives inside the subscriber processes (one DuckDB file, one writer), so its
  * freshness is asked through each subscriber's status port: GET /store/newest?window_s=N answers
- * `{measurements:[{measurement, points, newest_us, series?: {label: newest_us}}]}`.
+ * `{measurements:[{measurement, points_last_window, newest_us, series?: {label: newest_us}}]}`
+ * (src/storage/reader.ts; `points` is accepted too).
  */
 export async function embeddedFreshness(config: Config, opts: { rateWindowS: number; timeoutMs: number }): Promise<StoreObservation[]> {
   const { subscribers } = enabledServices(config);
@@ -178,7 +214,14 @@ export async function embeddedFreshness(config: Config, opts: { rateWindowS: num
       errors.set(subscribers[idx]!.name, `subscriber ${subscribers[idx]!.name} /store/newest: ${a.error ?? 'gave no measurements'}`);
       return;
     }
-    for (const m of a.body.measurements as { measurement?: unknown; points?: unknown; newest_us?: unknown; series?: unknown }[]) {
+    for (const m of a.body.measurements as {
+      measurement?: unknown;
+      points?: unknown;
+      points_last_window?: unknown;
+      newest_us?: unknown;
+      series?: unknown;
+    }[]) {
+      const points = typeof m.points_last_window === 'number' ? m.points_last_window : m.points;
       if (typeof m.measurement !== 'string' || !wanted.has(m.measurement)) continue;
       const prev = found.get(m.measurement);
       const newest = typeof m.newest_us === 'number' ? m.newest_us : null;
@@ -186,7 +229,7 @@ export async function embeddedFreshness(config: Config, opts: { rateWindowS: num
       found.set(m.measurement, {
         measurement: m.measurement,
         newestUs: newest,
-        recentPoints: typeof m.points === 'number' ? m.points : null,
+        recentPoints: typeof points === 'number' ? points : null,
         rateWindowS: opts.rateWindowS,
         ...(m.series && typeof m.series === 'object' ? { series: m.series as Record<string, number> } : {}),
       });
@@ -205,7 +248,9 @@ export async function embeddedFreshness(config: Config, opts: { rateWindowS: num
 }
 
 /** `docker compose ps --format json` (a JSON array, or one object per line in newer versions). */
-export function dockerComposePs(timeoutMs: number): Promise<{ available: boolean; error?: string; containers: { service: string; state: string; health: string }[] }> {
+export function dockerComposePs(
+  timeoutMs: number,
+): Promise<{ available: boolean; error?: string; containers: { service: string; state: string; health: string }[] }> {
   return new Promise((resolveP) => {
     execFile('docker', ['compose', 'ps', '--all', '--format', 'json'], { timeout: timeoutMs }, (err, stdout, stderr) => {
       if (err) {
@@ -220,7 +265,11 @@ export function dockerComposePs(timeoutMs: number): Promise<{ available: boolean
       const text = stdout.trim();
       let items: Record<string, unknown>[] = [];
       try {
-        items = text.startsWith('[') ? (JSON.parse(text) as Record<string, unknown>[]) : text ? text.split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+        items = text.startsWith('[')
+          ? (JSON.parse(text) as Record<string, unknown>[])
+          : text
+            ? text.split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+            : [];
       } catch (e) {
         resolveP({ available: false, error: `unreadable docker compose output: ${(e as Error).message}`, containers: [] });
         return;
@@ -293,32 +342,48 @@ export async function gather(config: Config, opts: ProbeOptions = {}): Promise<O
         try {
           const res = await influxQuery(config, ['SHOW DATABASES'], timeoutMs, env);
           const names = (res[0]?.series?.[0]?.values ?? []).map((v) => v[0]);
-          return { url: influxUrl, ping, query: { ok: true, ms: Math.round(performance.now() - t0), databaseExists: names.includes(config.influxdb.database) } };
+          return {
+            url: influxUrl,
+            ping,
+            query: { ok: true, ms: Math.round(performance.now() - t0), databaseExists: names.includes(config.influxdb.database) },
+          };
         } catch (e) {
           return { url: influxUrl, ping, query: { ok: false, error: (e as Error).message } };
         }
       })()
     : undefined;
   const g = config.backing.grafana;
-  const grafanaP = g.enabled ? httpGet(`${g.url.replace(/\/+$/, '')}${g.healthPath}`, timeoutMs).then((health) => ({ url: g.url, health })) : undefined;
+  const grafanaP = g.enabled
+    ? httpGet(`${g.url.replace(/\/+$/, '')}${g.healthPath}`, timeoutMs).then((health) => ({ url: g.url, health }))
+    : undefined;
   const wantedContainers = [
     ...(influxBacked && config.backing.influxdb.provider === 'docker' ? [config.backing.influxdb.composeService] : []),
     ...(g.enabled && g.provider === 'docker' ? [g.composeService] : []),
   ];
-  const dockerP = (opts.docker ?? wantedContainers.length > 0) ? dockerComposePs(Math.max(timeoutMs, 5000)).then((d) => ({ ...d, wanted: wantedContainers })) : undefined;
+  const dockerP =
+    (opts.docker ?? wantedContainers.length > 0)
+      ? dockerComposePs(Math.max(timeoutMs, 5000)).then((d) => ({ ...d, wanted: wantedContainers }))
+      : undefined;
 
   const rateWindowS = 60;
   const lookbackS = Math.max(2 * config.validation.maxNewestAgeS, 300);
   const storeP: Promise<{ store: StoreObservation[]; error?: string }> = (async () => {
     try {
-      if (influxBacked) return { store: await influxFreshness(config, { lookbackS, rateWindowS, timeoutMs: Math.max(timeoutMs, 5000), env }) };
+      if (influxBacked)
+        return { store: await influxFreshness(config, { lookbackS, rateWindowS, timeoutMs: Math.max(timeoutMs, 5000), env }) };
       return { store: await embeddedFreshness(config, { rateWindowS, timeoutMs }) };
     } catch (e) {
       return { store: [], error: (e as Error).message };
     }
   })();
 
-  const [services, influx, grafana, docker, store] = await Promise.all([Promise.all([...pubObs, ...subObs]), influxP, grafanaP, dockerP, storeP]);
+  const [services, influx, grafana, docker, store] = await Promise.all([
+    Promise.all([...pubObs, ...subObs]),
+    influxP,
+    grafanaP,
+    dockerP,
+    storeP,
+  ]);
   const nowMs = now();
 
   // Newest record per topic: the freshest of the bus sample and the subscribers' own view.

@@ -15,7 +15,13 @@ export function phaseOrder(cfg: Pick<Config, 'startup'>): PhaseName[] {
   const out: PhaseName[] = [];
   while (out.length < phases.length) {
     const next = phases.find((p) => !done.has(p.name) && p.dependsOn.every((d) => done.has(d) || !phases.some((q) => q.name === d)));
-    if (!next) throw new Error(`startup.phases: dependency cycle among ${phases.filter((p) => !done.has(p.name)).map((p) => p.name).join(', ')}`);
+    if (!next)
+      throw new Error(
+        `startup.phases: dependency cycle among ${phases
+          .filter((p) => !done.has(p.name))
+          .map((p) => p.name)
+          .join(', ')}`,
+      );
     done.add(next.name);
     out.push(next.name);
   }
@@ -51,26 +57,59 @@ export function servicePlan(cfg: Config, only?: string[]): ServicePlan {
 }
 
 /** Service manager specs for publishers, subscribers and the console. */
-export function serviceSpecs(cfg: Config, configPath: string, launcher: Launcher, plan: ServicePlan, phaseTimeoutMs: number): ServiceSpec[] {
-  const run = (args: string[]) => ({ command: launcher.execPath, args: [...launcher.execArgv, launcher.script, ...args, '--config', configPath] });
+export function serviceSpecs(
+  cfg: Config,
+  configPath: string,
+  launcher: Launcher,
+  plan: ServicePlan,
+  phaseTimeoutMs: number,
+): ServiceSpec[] {
+  const run = (args: string[]) => ({
+    command: launcher.execPath,
+    args: [...launcher.execArgv, launcher.script, ...args, '--config', configPath],
+  });
   const specs: ServiceSpec[] = [];
   for (const name of plan.subscribers)
-    specs.push({ name, kind: 'subscriber', ...run(['subscriber', 'run', name]), readiness: 'signal', readyTimeoutMs: phaseTimeoutMs, stopTimeoutMs: cfg.shutdown.phaseTimeoutMs });
+    specs.push({
+      name,
+      kind: 'subscriber',
+      ...run(['subscriber', 'run', name]),
+      readiness: 'signal',
+      readyTimeoutMs: phaseTimeoutMs,
+      stopTimeoutMs: cfg.shutdown.phaseTimeoutMs,
+    });
   for (const name of plan.publishers)
-    specs.push({ name, kind: 'publisher', ...run(['publisher', 'run', name]), readiness: 'signal', readyTimeoutMs: phaseTimeoutMs, stopTimeoutMs: cfg.shutdown.phaseTimeoutMs });
-  if (plan.console) specs.push({ name: CONSOLE_SERVICE, kind: 'console', ...run(['console']), readiness: 'signal', readyTimeoutMs: phaseTimeoutMs, stopTimeoutMs: 5_000 });
+    specs.push({
+      name,
+      kind: 'publisher',
+      ...run(['publisher', 'run', name]),
+      readiness: 'signal',
+      readyTimeoutMs: phaseTimeoutMs,
+      stopTimeoutMs: cfg.shutdown.phaseTimeoutMs,
+    });
+  if (plan.console)
+    specs.push({
+      name: CONSOLE_SERVICE,
+      kind: 'console',
+      ...run(['console']),
+      readiness: 'signal',
+      readyTimeoutMs: phaseTimeoutMs,
+      stopTimeoutMs: 5_000,
+    });
   return specs;
 }
 
 /** Start order inside the services phase: subscribers first (so the first records are not missed), then publishers, then the console. */
 export function serviceStartOrder(plan: ServicePlan): ManagerPhase[] {
-  return [plan.subscribers, plan.publishers, ...(plan.console ? [CONSOLE_SERVICE] : [])].filter((p) => (Array.isArray(p) ? p.length > 0 : true));
+  return [plan.subscribers, plan.publishers, ...(plan.console ? [CONSOLE_SERVICE] : [])].filter((p) =>
+    Array.isArray(p) ? p.length > 0 : true,
+  );
 }
 
 /** Shutdown: publishers first, then subscribers drain and flush, then the console, then InfluxDB if nbpy owns it. */
 export function shutdownOrder(plan: ServicePlan, ownsInfluxd: boolean): ManagerPhase[] {
-  return [plan.publishers, plan.subscribers, ...(plan.console ? [CONSOLE_SERVICE] : []), ...(ownsInfluxd ? [INFLUXD_SERVICE] : [])].filter((p) =>
-    Array.isArray(p) ? p.length > 0 : true,
+  return [plan.publishers, plan.subscribers, ...(plan.console ? [CONSOLE_SERVICE] : []), ...(ownsInfluxd ? [INFLUXD_SERVICE] : [])].filter(
+    (p) => (Array.isArray(p) ? p.length > 0 : true),
   );
 }
 
@@ -78,9 +117,13 @@ export function shutdownOrder(plan: ServicePlan, ownsInfluxd: boolean): ManagerP
 export function listeningPorts(cfg: Config, plan: ServicePlan): { port: number; host: string; who: string }[] {
   const out: { port: number; host: string; who: string }[] = [];
   for (const p of cfg.publishers.filter((x) => plan.publishers.includes(x.name))) {
-    out.push({ port: p.port, host: p.bindHost, who: `${p.name} (bus)` }, { port: p.statusPort, host: '127.0.0.1', who: `${p.name} (status)` });
+    out.push(
+      { port: p.port, host: p.bindHost, who: `${p.name} (bus)` },
+      { port: p.statusPort, host: '127.0.0.1', who: `${p.name} (status)` },
+    );
   }
-  for (const s of cfg.subscribers.filter((x) => plan.subscribers.includes(x.name))) out.push({ port: s.port, host: s.bindHost, who: `${s.name} (status)` });
+  for (const s of cfg.subscribers.filter((x) => plan.subscribers.includes(x.name)))
+    out.push({ port: s.port, host: s.bindHost, who: `${s.name} (status)` });
   if (plan.console) out.push({ port: cfg.console.port, host: cfg.console.host, who: 'console' });
   return out;
 }

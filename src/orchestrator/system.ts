@@ -8,7 +8,17 @@ import { NbpyError } from '../core/errors.js';
 import { ServiceManager, type ServiceSpec } from '../supervisor/manager.js';
 import { InfluxClient, credentialsFromEnv } from '../storage/influx/client.js';
 import { InfluxAdmin } from '../storage/influx/admin.js';
-import { listeningPorts, phaseOrder, serviceSpecs, servicePlan, serviceStartOrder, shutdownOrder, type Launcher, type PhaseName, type ServicePlan } from './plan.js';
+import {
+  listeningPorts,
+  phaseOrder,
+  serviceSpecs,
+  servicePlan,
+  serviceStartOrder,
+  shutdownOrder,
+  type Launcher,
+  type PhaseName,
+  type ServicePlan,
+} from './plan.js';
 import { portConflicts } from './ports.js';
 import { composeStop, composeUp, influxdProcessSpec, ping, waitUntil } from './providers/influxdb.js';
 
@@ -115,7 +125,19 @@ export async function startSystem(cfg: Config, opts: StartOptions): Promise<Runn
   }
   const ownInfluxService = specs.some((s) => s.name === 'influxdb');
   const startedByCompose: string[] = [];
-  const manager = new ServiceManager(specs, { runDir: cfg.runDir, logDir: cfg.logging.dir, logging: cfg.logging });
+  const sv = cfg.supervisor;
+  const manager = new ServiceManager(specs, {
+    runDir: cfg.runDir,
+    logDir: cfg.logging.dir,
+    logging: cfg.logging,
+    restart: {
+      initialDelayMs: sv.restartInitialDelayMs,
+      maxDelayMs: sv.restartMaxDelayMs,
+      stableAfterMs: sv.stableAfterMs,
+      crashLoopCount: sv.crashLoopCount,
+      crashLoopWindowMs: sv.crashLoopWindowMs,
+    },
+  });
   const access: AccessPoint[] = [];
 
   let stopping: Promise<StopSummary> | undefined;
@@ -136,10 +158,13 @@ export async function startSystem(cfg: Config, opts: StartOptions): Promise<Runn
       dropped: {},
       spool_bytes: before.reduce((a, h) => a + (h?.spool_bytes ?? 0), 0),
       clean_exits: status.filter((s) => s.last_exit && s.last_exit.code === 0).map((s) => s.name),
-      unclean_exits: status.filter((s) => s.last_exit && s.last_exit.code !== 0).map((s) => `${s.name} (${s.last_exit?.signal ?? `code ${s.last_exit?.code}`})`),
+      unclean_exits: status
+        .filter((s) => s.last_exit && s.last_exit.code !== 0)
+        .map((s) => `${s.name} (${s.last_exit?.signal ?? `code ${s.last_exit?.code}`})`),
       ms: Math.round(performance.now() - t0),
     };
-    for (const h of before) for (const [k, v] of Object.entries(h?.dropped_by_reason ?? {})) summary.dropped[k] = (summary.dropped[k] ?? 0) + v;
+    for (const h of before)
+      for (const [k, v] of Object.entries(h?.dropped_by_reason ?? {})) summary.dropped[k] = (summary.dropped[k] ?? 0) + v;
     r.phase('shutdown', 'ok', undefined, summary.ms);
     return summary;
   };
@@ -185,7 +210,11 @@ export async function startSystem(cfg: Config, opts: StartOptions): Promise<Runn
             startedByCompose.push(influx.composeService);
             done.push('InfluxDB up (docker compose)');
           } else if (!(await waitUntil(() => ping(influx.url, influx.healthPath), influx.startTimeoutMs, 250)))
-            throw new NbpyError('E_BACKING_DOWN', `InfluxDB at ${influx.url} does not answer ${influx.healthPath}; start it or fix backing.influxdb.url`, true);
+            throw new NbpyError(
+              'E_BACKING_DOWN',
+              `InfluxDB at ${influx.url} does not answer ${influx.healthPath}; start it or fix backing.influxdb.url`,
+              true,
+            );
           else done.push(`InfluxDB answers at ${influx.url}`);
           if (plan.needsInflux) access.push({ name: 'InfluxDB', url: influx.url });
           const g = cfg.backing.grafana;
@@ -196,7 +225,11 @@ export async function startSystem(cfg: Config, opts: StartOptions): Promise<Runn
               done.push('Grafana up (docker compose)');
             } else if (g.provider === 'external') {
               if (!(await waitUntil(() => ping(g.url, g.healthPath), g.startTimeoutMs, 250)))
-                throw new NbpyError('E_BACKING_DOWN', `Grafana at ${g.url} does not answer ${g.healthPath}; start it or set backing.grafana.enabled false`, true);
+                throw new NbpyError(
+                  'E_BACKING_DOWN',
+                  `Grafana at ${g.url} does not answer ${g.healthPath}; start it or set backing.grafana.enabled false`,
+                  true,
+                );
               done.push(`Grafana answers at ${g.url}`);
             } else throw new NbpyError('E_USAGE', 'backing.grafana.provider "process" is not supported: use "docker" or "external"');
             access.push({ name: 'Grafana', url: g.url });
@@ -206,10 +239,16 @@ export async function startSystem(cfg: Config, opts: StartOptions): Promise<Runn
       if (phase === 'influx_setup')
         await runPhase('influx_setup', async () => {
           if (!plan.needsInflux) return 'skipped: embedded store (tables are created by the subscribers)';
-          const client = new InfluxClient({ url: influx.url, credentials: credentialsFromEnv(influx.credentials, env), requestTimeoutMs: cfg.influxdb.requestTimeoutMs });
+          const client = new InfluxClient({
+            url: influx.url,
+            credentials: credentialsFromEnv(influx.credentials, env),
+            requestTimeoutMs: cfg.influxdb.requestTimeoutMs,
+          });
           try {
             const res = await new InfluxAdmin({ client, influxdb: cfg.influxdb }).create();
-            return res.changed.length ? res.changed.join('; ') : `database ${cfg.influxdb.database} and retention policies already in place`;
+            return res.changed.length
+              ? res.changed.join('; ')
+              : `database ${cfg.influxdb.database} and retention policies already in place`;
           } catch (e) {
             throw new NbpyError('E_INFLUX_SETUP', `InfluxDB setup failed: ${(e as Error).message}`, true);
           }
@@ -222,15 +261,18 @@ export async function startSystem(cfg: Config, opts: StartOptions): Promise<Runn
             r.step(`starting ${names.join(', ')}`);
             await manager.start([group]);
           }
-          for (const p of cfg.publishers.filter((x) => plan.publishers.includes(x.name))) access.push({ name: `${p.name} metrics`, url: `http://127.0.0.1:${p.statusPort}/metrics` });
-          for (const s of cfg.subscribers.filter((x) => plan.subscribers.includes(x.name))) access.push({ name: `${s.name} metrics`, url: `http://127.0.0.1:${s.port}/metrics` });
+          for (const p of cfg.publishers.filter((x) => plan.publishers.includes(x.name)))
+            access.push({ name: `${p.name} metrics`, url: `http://127.0.0.1:${p.statusPort}/metrics` });
+          for (const s of cfg.subscribers.filter((x) => plan.subscribers.includes(x.name)))
+            access.push({ name: `${s.name} metrics`, url: `http://127.0.0.1:${s.port}/metrics` });
           if (plan.console) access.unshift({ name: 'console', url: `http://${cfg.console.host}:${cfg.console.port}/` });
           return `${plan.subscribers.length} subscribers, ${plan.publishers.length} publishers${plan.console ? ', console' : ''} ready`;
         });
       if (phase === 'grafana')
         await runPhase('grafana', async () => {
           if (!cfg.backing.grafana.enabled) return 'skipped: Grafana is not configured (backing.grafana.enabled is false)';
-          if (cfg.backing.grafana.provider === 'docker') return 'datasource and dashboards provisioned from deploy/grafana (mounted by docker-compose.yml)';
+          if (cfg.backing.grafana.provider === 'docker')
+            return 'datasource and dashboards provisioned from deploy/grafana (mounted by docker-compose.yml)';
           return 'skipped: provision the external Grafana with `nbpy grafana setup`';
         });
       if (phase === 'validation')

@@ -188,7 +188,8 @@ export function compileSchema(schema: MeasurementSchema): CompiledSchema {
 
 /** Map one record to a point of `measurement` under its schema (see the file comment for the rules). */
 export function recordToPoint(record: BusRecord, schema: MeasurementSchema | undefined, measurement: string): PointResult {
-  if (!schema) return { ok: false, reason: 'no_measurement', detail: `measurement "${measurement}" has no schema in influxdb.measurements` };
+  if (!schema)
+    return { ok: false, reason: 'no_measurement', detail: `measurement "${measurement}" has no schema in influxdb.measurements` };
   const ts = record.ts_event_us;
   const seq = record.seq;
   if (!Number.isSafeInteger(ts) || ts < 0 || !Number.isSafeInteger(seq) || seq < 0) {
@@ -206,7 +207,11 @@ export function recordToPoint(record: BusRecord, schema: MeasurementSchema | und
     const s = typeof v === 'string' ? v : String(v);
     if (s === '') continue;
     if (!tagValueExpressible(s))
-      return { ok: false, reason: 'invalid_record', detail: `tag ${t.key}=${JSON.stringify(s)} cannot be written in line protocol (${measurement})` };
+      return {
+        ok: false,
+        reason: 'invalid_record',
+        detail: `tag ${t.key}=${JSON.stringify(s)} cannot be written in line protocol (${measurement})`,
+      };
     tags[t.key] = s;
   }
   const fields: Record<string, FieldValue> = {};

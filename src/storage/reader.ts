@@ -79,7 +79,9 @@ export class EmbeddedReader implements StoreReader {
   latest(measurement: string, limit: number): Promise<Record<string, unknown>[]> {
     return this.sink.withConnection(async (conn) => {
       if (!(await tableExists(conn, measurement))) return [];
-      const res = await conn.runAndReadAll(`SELECT * FROM ${sqlIdent(measurement)} ORDER BY time_ns DESC LIMIT ${Math.max(1, Math.floor(limit))}`);
+      const res = await conn.runAndReadAll(
+        `SELECT * FROM ${sqlIdent(measurement)} ORDER BY time_ns DESC LIMIT ${Math.max(1, Math.floor(limit))}`,
+      );
       return res.getRowObjectsJS().map((r) => jsonRow(r as Record<string, unknown>));
     });
   }
@@ -105,7 +107,9 @@ export class InfluxReader implements StoreReader {
     const out: NewestInfo[] = [];
     for (const m of measurements) {
       const q = { db: this.opts.database, epoch: 'u' as const };
-      const c = rows(await this.opts.client.query(`SELECT count(*) FROM ${this.from(m)} WHERE time >= ${Math.floor(now - windowS * 1e6)}u`, q))[0];
+      const c = rows(
+        await this.opts.client.query(`SELECT count(*) FROM ${this.from(m)} WHERE time >= ${Math.floor(now - windowS * 1e6)}u`, q),
+      )[0];
       let n = 0;
       if (c) for (const [k, v] of Object.entries(c)) if (k.startsWith('count_') && typeof v === 'number' && v > n) n = v;
       const last = rows(await this.opts.client.query(`SELECT * FROM ${this.from(m)} ORDER BY time DESC LIMIT 1`, q))[0];
@@ -156,7 +160,9 @@ export function storeRoutes(
       const since = url.searchParams.has('since_us') ? intParam(url, 'since_us', 0) : undefined;
       return { measurement: m, since_us: since ?? null, count: await reader.count(m, since) };
     },
-    '/store/newest': async (url) => ({ measurements: await reader.newest([...known], intParam(url, 'window_s', opts.defaultWindowS ?? 60)) }),
+    '/store/newest': async (url) => ({
+      measurements: await reader.newest([...known], intParam(url, 'window_s', opts.defaultWindowS ?? 60)),
+    }),
     '/store/latest': async (url) => {
       const m = measurementParam(url);
       return { measurement: m, rows: await reader.latest(m, Math.min(1000, intParam(url, 'limit', 50))) };
@@ -164,4 +170,3 @@ export function storeRoutes(
     '/store/stats': async () => opts.stats(),
   };
 }
-

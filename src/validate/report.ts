@@ -142,10 +142,14 @@ export function topicReports(
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
 /** The failures that make the validation fail, one line each, naming what failed. */
-export function failuresOf(report: Pick<ValidateReport, 'topics' | 'storage' | 'probe'>, quietTopics: ReadonlySet<string> = new Set()): string[] {
+export function failuresOf(
+  report: Pick<ValidateReport, 'topics' | 'storage' | 'probe'>,
+  quietTopics: ReadonlySet<string> = new Set(),
+): string[] {
   const out: string[] = [];
   for (const t of report.topics) {
-    if (!t.flowing && !quietTopics.has(t.topic) && t.note !== 'not in the config' && !t.note.startsWith('expected:')) out.push(`topic ${t.topic}: ${t.note || 'no records'}`);
+    if (!t.flowing && !quietTopics.has(t.topic) && t.note !== 'not in the config' && !t.note.startsWith('expected:'))
+      out.push(`topic ${t.topic}: ${t.note || 'no records'}`);
     if (t.gaps > 0) out.push(`topic ${t.topic}: ${t.gaps} sequence gap(s), ${t.missing} record(s) missing`);
   }
   for (const s of report.storage) if (!s.fresh) out.push(`storage ${s.measurement}: ${s.note}`);
@@ -160,11 +164,14 @@ export function storageReport(
   maxNewestAgeS: number,
   nowMs: number,
 ): StorageReport {
-  if (m.error) return { measurement: m.measurement, points: null, newest_age_s: null, fresh: false, note: `cannot read the store: ${m.error}` };
+  if (m.error)
+    return { measurement: m.measurement, points: null, newest_age_s: null, fresh: false, note: `cannot read the store: ${m.error}` };
   const age = m.newestUs === null ? null : round2(Math.max(0, nowMs / 1000 - m.newestUs / 1e6));
   const closed = venues.length > 0 && venues.every((v) => !marketState(v, nowMs).open);
-  if (age !== null && age <= maxNewestAgeS) return { measurement: m.measurement, points: m.points, newest_age_s: age, fresh: true, note: '' };
-  if (closed) return { measurement: m.measurement, points: m.points, newest_age_s: age, fresh: true, note: 'market closed: silence expected' };
+  if (age !== null && age <= maxNewestAgeS)
+    return { measurement: m.measurement, points: m.points, newest_age_s: age, fresh: true, note: '' };
+  if (closed)
+    return { measurement: m.measurement, points: m.points, newest_age_s: age, fresh: true, note: 'market closed: silence expected' };
   return {
     measurement: m.measurement,
     points: m.points,

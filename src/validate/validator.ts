@@ -57,7 +57,12 @@ async function storageReports(config: Config, windowMs: number, env: NodeJS.Proc
   try {
     obs =
       config.storage.backend === 'influxdb'
-        ? await influxFreshness(config, { lookbackS: Math.max(2 * config.validation.maxNewestAgeS, 300), rateWindowS: windowS, timeoutMs: 10_000, env })
+        ? await influxFreshness(config, {
+            lookbackS: Math.max(2 * config.validation.maxNewestAgeS, 300),
+            rateWindowS: windowS,
+            timeoutMs: 10_000,
+            env,
+          })
         : await embeddedFreshness(config, { rateWindowS: windowS, timeoutMs: 5_000 });
   } catch (e) {
     const error = (e as Error).message;
@@ -89,7 +94,12 @@ const qi = (name: string) => '"' + name.replace(/\\/g, '\\\\').replace(/"/g, '\\
 const ql = (s: string) => "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";
 
 /** Is this exact record in the store? */
-async function storeHas(config: Config, r: BusRecord, dest: NonNullable<ReturnType<typeof destinationOf>>, env: NodeJS.ProcessEnv): Promise<boolean> {
+async function storeHas(
+  config: Config,
+  r: BusRecord,
+  dest: NonNullable<ReturnType<typeof destinationOf>>,
+  env: NodeJS.ProcessEnv,
+): Promise<boolean> {
   if (config.storage.backend === 'influxdb') {
     // The point's time is ts_event_us * 1000 + seq % 1000 ns (moved up by a few ns only on a collision).
     const from = BigInt(r.ts_event_us) * 1000n;
@@ -103,7 +113,12 @@ async function storeHas(config: Config, r: BusRecord, dest: NonNullable<ReturnTy
     const n = res[0]?.series?.[0]?.values?.[0]?.[1];
     return typeof n === 'number' && n > 0;
   }
-  const params = new URLSearchParams({ measurement: dest.measurement, session: r.session, seq: String(r.seq), time_us: String(r.ts_event_us) });
+  const params = new URLSearchParams({
+    measurement: dest.measurement,
+    session: r.session,
+    seq: String(r.seq),
+    time_us: String(r.ts_event_us),
+  });
   const a = await httpGet(`http://${dest.subscriber.bindHost}:${dest.subscriber.port}/store/has?${params}`, 5_000);
   if (!a.ok) throw new Error(`subscriber ${dest.subscriber.name} /store/has: ${a.error ?? `HTTP ${a.status}`}`);
   return a.body?.found === true;
@@ -115,7 +130,8 @@ async function endToEndProbe(config: Config, tally: BusTally, timeoutMs: number,
     .filter((t) => t.last && t.lastAtMs !== null && destinationOf(config, t.last))
     .sort((a, b) => (b.lastAtMs ?? 0) - (a.lastAtMs ?? 0));
   const pick = candidates[0];
-  if (!pick?.last || pick.lastAtMs === null) return { ok: false, round_trip_ms: null, detail: 'no stored record kind was seen on the bus during the window: nothing to trace' };
+  if (!pick?.last || pick.lastAtMs === null)
+    return { ok: false, round_trip_ms: null, detail: 'no stored record kind was seen on the bus during the window: nothing to trace' };
   const r = pick.last;
   const dest = destinationOf(config, r)!;
   const deadline = performance.now() + timeoutMs;
@@ -124,7 +140,11 @@ async function endToEndProbe(config: Config, tally: BusTally, timeoutMs: number,
     try {
       if (await storeHas(config, r, dest, env)) {
         const rt = Math.round(performance.now() - pick.lastAtMs);
-        return { ok: true, round_trip_ms: rt, detail: `${r.topic} seq ${r.seq} (session ${r.session.slice(0, 8)}) read back from ${dest.measurement} ${rt} ms after it crossed the bus` };
+        return {
+          ok: true,
+          round_trip_ms: rt,
+          detail: `${r.topic} seq ${r.seq} (session ${r.session.slice(0, 8)}) read back from ${dest.measurement} ${rt} ms after it crossed the bus`,
+        };
       }
     } catch (e) {
       lastError = (e as Error).message;
@@ -150,7 +170,14 @@ export async function validate(config: Config, opts: ValidateOptions): Promise<V
   if (wantBus) tally = await sampleBus(config, opts.windowMs, opts.onWindowStart);
   else opts.onWindowStart?.();
   const nowMs = Date.now();
-  const topics = tally ? topicReports(tally, publishers.map((p) => ({ topic: p.topic, venue: p.venue })), opts.windowMs, nowMs) : [];
+  const topics = tally
+    ? topicReports(
+        tally,
+        publishers.map((p) => ({ topic: p.topic, venue: p.venue })),
+        opts.windowMs,
+        nowMs,
+      )
+    : [];
 
   let storage: StorageReport[] = [];
   let probe: ProbeReport | null = null;

@@ -58,9 +58,15 @@ test('console in Chromium: live charts from simulated publishers, a stopped publ
   }
   con = await startConsole({ config: tc.config, port: 0 });
   const topics = tc.config.publishers.map((p) => p.topic);
-  await until('records on every topic', () => {
+  const missing = () => {
     const st = con!.state();
-    return topics.every((t) => (st.topics.find((x) => x.topic === t)?.records ?? 0) > 0);
+    return topics.filter((t) => (st.topics.find((x) => x.topic === t)?.records ?? 0) === 0);
+  };
+  await until('records on every topic', () => missing().length === 0, 90_000).catch((e: Error) => {
+    const exits = [...procs].map(([n, c]) => `${n}: ${c.exitCode ?? c.signalCode ?? 'running'}`).join(', ');
+    throw new Error(
+      `${e.message}; none yet on ${missing().join(', ')}; publishers ${exits}; services ${JSON.stringify(con!.state().services.map((s) => [s.name, s.state, s.detail]))}`,
+    );
   });
 
   browser = await launchBrowser();
@@ -126,7 +132,9 @@ test('console in Chromium: live charts from simulated publishers, a stopped publ
   const color = await page.$eval(`#topics tr[data-topic="${victim.topic}"] .state`, (el) => getComputedStyle(el).backgroundColor);
   assert.equal(color, 'rgb(255, 77, 79)', 'STALE is marked in red');
   // The others stay live.
-  for (const t of topics.filter((x) => x !== victim.topic)) assert.equal(await rowState(`#topics tr[data-topic="${t}"]`), 'ok', t);
+  const snap = con.state();
+  for (const t of topics.filter((x) => x !== victim.topic))
+    assert.equal(await rowState(`#topics tr[data-topic="${t}"]`), 'ok', `${t}: ${snap.topics.find((x) => x.topic === t)?.stale_reason}`);
   assert.ok(await page.$(`.chart.stale[data-topic="${victim.topic}"]`), 'the frozen feed’s charts are flagged');
 
   const dir = join(repoRoot, 'artifacts');

@@ -67,7 +67,11 @@ test('setup creates the datasource, folder and six dashboards; a second run chan
   assert.equal(first.out.datasourceHealth?.ok, true);
   // Requests carried the token; dashboards went into the folder, with overwrite and no id.
   assert.ok(fake.requests.filter((r) => r.path !== '/api/health').every((r) => r.authorization === `Bearer ${TOKEN}`));
-  const save = fake.requests.find((r) => r.path === '/api/dashboards/db')!.body as { folderUid: string; overwrite: boolean; dashboard: { id: unknown } };
+  const save = fake.requests.find((r) => r.path === '/api/dashboards/db')!.body as {
+    folderUid: string;
+    overwrite: boolean;
+    dashboard: { id: unknown };
+  };
   assert.equal(save.folderUid, 'nbpy');
   assert.equal(save.overwrite, true);
   assert.equal(save.dashboard.id, null);
@@ -99,7 +103,10 @@ test('drift is repaired: an edited dashboard and datasource are updated, the res
   assert.equal(byUid.kraken_tick_stream, 'unchanged');
   assert.equal(fake.dashboards.get('oanda_tick_stream')!.dashboard.title, 'oanda_tick_stream');
   assert.deepEqual(
-    fake.writes().map((w) => `${w.method} ${w.path}`).sort(),
+    fake
+      .writes()
+      .map((w) => `${w.method} ${w.path}`)
+      .sort(),
     ['POST /api/dashboards/db', 'PUT /api/datasources/uid/nbpy-influxdb'],
   );
 });
@@ -125,7 +132,10 @@ test('datasource and dashboards subcommands touch only their objects; basic auth
   const basic = envFor({ NBPY_GRAFANA_TOKEN: undefined, NBPY_GRAFANA_USER: 'admin', NBPY_GRAFANA_PASSWORD: PASSWORD });
   const ds = await setup(['datasource'], basic);
   assert.equal(ds.code, 0, ds.stderr);
-  assert.deepEqual(ds.out.changes.map((c) => c.kind), ['datasource']);
+  assert.deepEqual(
+    ds.out.changes.map((c) => c.kind),
+    ['datasource'],
+  );
   assert.ok(fake.requests.filter((r) => r.path !== '/api/health').every((r) => r.authorization?.startsWith('Basic ')));
   fake.resetRequests();
   const dash = await setup(['dashboards'], basic);

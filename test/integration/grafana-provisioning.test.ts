@@ -21,8 +21,17 @@ test('the checked-in deploy/grafana is current (regenerate: nbpy grafana dashboa
   const deploy = join(repoRoot, 'deploy', 'grafana');
   const files = renderProvisioning(config);
   for (const f of files) assert.equal(readFileSync(join(deploy, ...f.path.split('/')), 'utf8'), f.content, `${f.path} is stale`);
-  const onDisk = readdirSync(join(deploy, 'dashboards')).filter((n) => n.endsWith('.json')).sort();
-  assert.deepEqual(onDisk, files.filter((f) => f.path.startsWith('dashboards/')).map((f) => f.path.slice('dashboards/'.length)).sort(), 'no stray dashboard files');
+  const onDisk = readdirSync(join(deploy, 'dashboards'))
+    .filter((n) => n.endsWith('.json'))
+    .sort();
+  assert.deepEqual(
+    onDisk,
+    files
+      .filter((f) => f.path.startsWith('dashboards/'))
+      .map((f) => f.path.slice('dashboards/'.length))
+      .sort(),
+    'no stray dashboard files',
+  );
 });
 
 test('nbpy grafana dashboards --out writes two YAMLs and six dashboards that pass the offline validation', async () => {
@@ -33,7 +42,9 @@ test('nbpy grafana dashboards --out writes two YAMLs and six dashboards that pas
     const out = JSON.parse(r.stdout) as { files: { path: string; action: string }[] };
     assert.equal(out.files.length, 8);
     assert.ok(out.files.every((f) => f.action === 'written'));
-    const ds = yaml.load(readFileSync(join(dir, 'provisioning', 'datasources', 'influxdb.yaml'), 'utf8')) as { datasources: { uid: string }[] };
+    const ds = yaml.load(readFileSync(join(dir, 'provisioning', 'datasources', 'influxdb.yaml'), 'utf8')) as {
+      datasources: { uid: string }[];
+    };
     assert.equal(ds.datasources[0]!.uid, config.grafana.datasourceUid);
     const prov = yaml.load(readFileSync(join(dir, 'provisioning', 'dashboards', 'nbpy.yaml'), 'utf8')) as { providers: { type: string }[] };
     assert.equal(prov.providers[0]!.type, 'file');

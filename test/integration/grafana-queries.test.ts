@@ -12,7 +12,7 @@ import { fillThroughWriter, runDashboardQueries, type QueryOutcome } from '../su
 
 const { config } = loadConfig(fileURLToPath(new URL('../../integration_config.json', import.meta.url)), {});
 let influx: TestInfluxd;
-let outcomes: QueryOutcome[] = [];
+const outcomes: QueryOutcome[] = [];
 
 before(async () => {
   influx = await startInfluxd();
@@ -21,7 +21,13 @@ before(async () => {
   assert.ok(written > 1000, `wrote ${written} points`);
   const nowMs = Date.now();
   for (const d of buildDashboards(config))
-    outcomes.push(...(await runDashboardQueries(influx.url, config.influxdb.database, d, { fromMs: nowMs - 15 * 60_000, toMs: nowMs + 60_000, intervalMs: 1000 })));
+    outcomes.push(
+      ...(await runDashboardQueries(influx.url, config.influxdb.database, d, {
+        fromMs: nowMs - 15 * 60_000,
+        toMs: nowMs + 60_000,
+        intervalMs: 1000,
+      })),
+    );
 });
 
 after(async () => {
@@ -44,7 +50,9 @@ test('every query returns rows, for All, a single escaped value (XBT/USD, 1.1807
 });
 
 test('a filter on one instrument returns only that instrument', async () => {
-  const o = outcomes.find((x) => x.dashboard === 'kraken_tick_stream' && x.what.includes('"Bid / ask / mid"') && x.selection.startsWith('single'));
+  const o = outcomes.find(
+    (x) => x.dashboard === 'kraken_tick_stream' && x.what.includes('"Bid / ask / mid"') && x.selection.startsWith('single'),
+  );
   assert.ok(o, 'the single-value run of the bid/ask panel exists');
   assert.equal(o.series, 1, o.query);
 });

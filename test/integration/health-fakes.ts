@@ -93,7 +93,13 @@ export interface FakeSubscriber {
 }
 
 /** Reads the bus like a subscriber, "stores" into memory, answers /health, /store/newest, /store/has. */
-export async function fakeSubscriber(name: string, endpoints: string[], topics: string[], measurement: string, port: number): Promise<FakeSubscriber> {
+export async function fakeSubscriber(
+  name: string,
+  endpoints: string[],
+  topics: string[],
+  measurement: string,
+  port: number,
+): Promise<FakeSubscriber> {
   const sub = new BusSubscriber({ endpoints, topics });
   const stored = new Set<string>();
   const points: number[] = []; // time_us of stored points
@@ -128,14 +134,20 @@ export async function fakeSubscriber(name: string, endpoints: string[], topics: 
       queue_depth: 0,
       spool_bytes: spool,
       dropped_by_reason: {},
-      topics: Object.fromEntries([...lastAt].map(([t, at]) => [t, { records: counts.get(t) ?? 0, last_record_age_ms: Date.now() - at, gaps: 0, missing: 0 }])),
+      topics: Object.fromEntries(
+        [...lastAt].map(([t, at]) => [t, { records: counts.get(t) ?? 0, last_record_age_ms: Date.now() - at, gaps: 0, missing: 0 }]),
+      ),
     }),
     routes: {
       '/store/newest': async (url) => {
         if (down) throw new Error('store unreachable');
         const windowUs = Number(url.searchParams.get('window_s') ?? '60') * 1e6;
         const since = Date.now() * 1000 - windowUs;
-        return { measurements: [{ measurement, points: points.filter((t) => t >= since).length, newest_us: points.length ? points[points.length - 1] : null }] };
+        return {
+          measurements: [
+            { measurement, points: points.filter((t) => t >= since).length, newest_us: points.length ? points[points.length - 1] : null },
+          ],
+        };
       },
       '/store/has': async (url) => ({ found: stored.has(`${url.searchParams.get('session')}:${url.searchParams.get('seq')}`) }),
     },
@@ -169,7 +181,10 @@ export async function skippingPublisher(port: number, topic: string): Promise<{ 
 }
 
 /** A temp config for the fakes: embedded store, grafana off, run/log/data dirs in a temp dir. */
-export async function fakeSystemConfig(opts: { publishers: { name: string; topic: string; port: number; statusPort: number }[]; subscriber?: { name: string; port: number; topics: string[] } }) {
+export async function fakeSystemConfig(opts: {
+  publishers: { name: string; topic: string; port: number; statusPort: number }[];
+  subscriber?: { name: string; port: number; topics: string[] };
+}) {
   const dir = mkdtempSync(join(tmpdir(), 'nbpy-health-'));
   const config = {
     dataDir: join(dir, 'data'),

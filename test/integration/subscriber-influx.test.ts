@@ -23,7 +23,13 @@ const MEAS: Record<string, string> = { kraken_tick: 'kraken_tick', oanda_tick: '
 before(async () => {
   influx = await startInfluxd();
   // A long age flush: at SIGTERM the subscribers hold a partial batch that only the flush writes.
-  stack = await makeStack({ backend: 'influxdb', influxUrl: influx.url, publishers: PUBS, subscribers: Object.keys(SUBS), flushIntervalMs: 60_000 });
+  stack = await makeStack({
+    backend: 'influxdb',
+    influxUrl: influx.url,
+    publishers: PUBS,
+    subscribers: Object.keys(SUBS),
+    flushIntervalMs: 60_000,
+  });
   for (const s of stack.config.subscribers) s.batchSize = 1000;
   const { writeFileSync } = await import('node:fs');
   writeFileSync(stack.configPath, JSON.stringify(stack.config));
@@ -60,7 +66,8 @@ test('retention create is idempotent and SHOW RETENTION POLICIES lists the three
 test('publishers -> subscribers -> InfluxDB: every published seq stored once, SIGTERM flushes what is held', async () => {
   const subs: Record<string, Proc> = {};
   for (const s of Object.keys(SUBS)) subs[s] = startProc(['subscriber', 'run', s], stack.configPath);
-  for (const s of Object.keys(SUBS)) await waitFor(`${s} ready`, async () => (await getJson(stack.subscriberPort(s), '/health')).ready, 30_000);
+  for (const s of Object.keys(SUBS))
+    await waitFor(`${s} ready`, async () => (await getJson(stack.subscriberPort(s), '/health')).ready, 30_000);
   const pubs: Record<string, Proc> = {};
   for (const p of Object.keys(PUBS)) pubs[p] = startProc(['publisher', 'run', p], stack.configPath);
   // ~15 s of data: wait until every subscriber received at least 1500 records.
@@ -92,7 +99,10 @@ test('publishers -> subscribers -> InfluxDB: every published seq stored once, SI
     p.child.kill('SIGTERM');
     const ex = await p.exited;
     assert.equal(ex.code, 0, `subscriber ${s} exit code (stderr: ${p.stderr()})`);
-    assert.ok(p.lines.some((l) => l.msg === 'stopped; everything held was written'), `${s} flushed on SIGTERM`);
+    assert.ok(
+      p.lines.some((l) => l.msg === 'stopped; everything held was written'),
+      `${s} flushed on SIGTERM`,
+    );
   }
   for (const [pub, { session, lastSeq }] of Object.entries(last)) {
     // Data records go to the topic's measurement, status/gap records to nbpy_events: together they are every seq.

@@ -12,7 +12,11 @@ describe('nbpy validate zmq', () => {
       const c = await fakeSystemConfig({ publishers: [{ name: 'faulty', topic: 'kraken.tick', port: port!, statusPort: statusPort! }] });
       const r = await runNbpy(['-c', c.path, 'validate', 'zmq', '--window', '2s', '--json']);
       assert.equal(r.code, 1, r.stderr);
-      const rep = JSON.parse(r.stdout) as { ok: boolean; topics: { topic: string; records: number; gaps: number; missing: number; sessions: number }[]; failures: string[] };
+      const rep = JSON.parse(r.stdout) as {
+        ok: boolean;
+        topics: { topic: string; records: number; gaps: number; missing: number; sessions: number }[];
+        failures: string[];
+      };
       assert.equal(rep.ok, false);
       const t = rep.topics.find((x) => x.topic === 'kraken.tick')!;
       assert.ok(t.records > 20, `records ${t.records}`);

@@ -3,7 +3,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-export const nbpyEntry = fileURLToPath(new URL('../../src/bin/nbpy.ts', import.meta.url));
+/**
+ * Integration tests run the built CLI (`dist/`), the artefact users run: `npm test` builds first
+ * (scripts/run-tests.mjs). NBPY_TEST_FROM_SOURCE=1 runs the TypeScript sources through tsx instead.
+ */
+const fromSource = process.env.NBPY_TEST_FROM_SOURCE === '1';
+export const nbpyEntry = fileURLToPath(new URL(fromSource ? '../../src/bin/nbpy.ts' : '../../dist/bin/nbpy.js', import.meta.url));
+const nodeArgs = fromSource ? ['--import', 'tsx'] : [];
 /** Debian's python3, which has python3-zmq and python3-msgpack (installed by .ci/run). */
 export const systemPython = '/usr/bin/python3';
 
@@ -14,7 +20,7 @@ export interface RunResult {
 }
 
 export function spawnNbpy(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', nbpyEntry, ...args], {
+  return spawn(process.execPath, [...nodeArgs, nbpyEntry, ...args], {
     cwd: opts.cwd ?? repoRoot,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

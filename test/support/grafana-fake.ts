@@ -68,15 +68,27 @@ export async function startFakeGrafana(opts: FakeGrafanaOptions): Promise<FakeGr
         if (method === 'PUT') {
           if (ds.readOnly) return send(403, { message: 'Cannot update read-only data source' });
           const { secureJsonData, ...rest } = body as Record<string, unknown>;
-          datasources.set(uid, { ...rest, id: ds.id, readOnly: false, secureJsonFields: secureJsonData ? { password: true } : ds.secureJsonFields ?? {} });
+          datasources.set(uid, {
+            ...rest,
+            id: ds.id,
+            readOnly: false,
+            secureJsonFields: secureJsonData ? { password: true } : (ds.secureJsonFields ?? {}),
+          });
           return send(200, { message: 'Datasource updated', id: ds.id, name: rest.name });
         }
       }
       if (path === '/api/datasources' && method === 'POST') {
         const { secureJsonData, ...rest } = body as Record<string, unknown>;
-        for (const d of datasources.values()) if (d.name === rest.name || d.uid === rest.uid) return send(409, { message: 'data source with the same name already exists' });
+        for (const d of datasources.values())
+          if (d.name === rest.name || d.uid === rest.uid) return send(409, { message: 'data source with the same name already exists' });
         const id = nextId++;
-        datasources.set(String(rest.uid), { ...rest, id, orgId: 1, readOnly: false, secureJsonFields: secureJsonData ? { password: true } : {} });
+        datasources.set(String(rest.uid), {
+          ...rest,
+          id,
+          orgId: 1,
+          readOnly: false,
+          secureJsonFields: secureJsonData ? { password: true } : {},
+        });
         return send(200, { datasource: { ...rest, id }, id, message: 'Datasource added', name: rest.name });
       }
       if ((m = /^\/api\/folders\/([^/]+)$/.exec(path))) {
@@ -97,14 +109,18 @@ export async function startFakeGrafana(opts: FakeGrafanaOptions): Promise<FakeGr
       if ((m = /^\/api\/dashboards\/uid\/([^/]+)$/.exec(path)) && method === 'GET') {
         const d = dashboards.get(decodeURIComponent(m[1]!));
         if (!d) return send(404, { message: 'Dashboard not found' });
-        return send(200, { dashboard: { ...d.dashboard, id: 7, version: d.version }, meta: { provisioned: d.provisioned, folderUid: d.folderUid } });
+        return send(200, {
+          dashboard: { ...d.dashboard, id: 7, version: d.version },
+          meta: { provisioned: d.provisioned, folderUid: d.folderUid },
+        });
       }
       if (path === '/api/dashboards/db' && method === 'POST') {
         const b = body as { dashboard: Record<string, unknown>; folderUid?: string; overwrite?: boolean };
         const uid = String(b.dashboard.uid);
         const cur = dashboards.get(uid);
         if (cur?.provisioned) return send(400, { message: 'Cannot save provisioned dashboard' });
-        if (typeof b.dashboard.refresh === 'string' && /^[1-4]s$/.test(b.dashboard.refresh)) return send(400, { message: 'Dashboard refresh interval is too low' });
+        if (typeof b.dashboard.refresh === 'string' && /^[1-4]s$/.test(b.dashboard.refresh))
+          return send(400, { message: 'Dashboard refresh interval is too low' });
         const { id: _id, ...dash } = b.dashboard;
         dashboards.set(uid, { dashboard: dash, folderUid: b.folderUid ?? '', version: (cur?.version ?? 0) + 1, provisioned: false });
         return send(200, { id: 7, uid, url: `/d/${uid}/x`, status: 'success', version: (cur?.version ?? 0) + 1 });

@@ -46,7 +46,12 @@ const variableQuery = (v: VariableModel) => (typeof v.query === 'string' ? v.que
  * three selections: all variables at All; each variable at its first value (single, escaped);
  * each variable at its first two values (multi). Returns one outcome per query run.
  */
-export async function runDashboardQueries(url: string, db: string, d: GeneratedDashboard, range: { fromMs: number; toMs: number; intervalMs: number }): Promise<QueryOutcome[]> {
+export async function runDashboardQueries(
+  url: string,
+  db: string,
+  d: GeneratedDashboard,
+  range: { fromMs: number; toMs: number; intervalMs: number },
+): Promise<QueryOutcome[]> {
   const out: QueryOutcome[] = [];
   const vars = (d.templating?.list ?? []) as VariableModel[];
   const all: Record<string, 'all'> = Object.fromEntries(vars.map((v) => [v.name, 'all' as const]));
@@ -54,7 +59,15 @@ export async function runDashboardQueries(url: string, db: string, d: GeneratedD
   const run = async (what: string, selection: string, raw: string, variables: Sel) => {
     const query = renderQuery(raw, { ...range, variables });
     const r = await influxQuery(url, db, query);
-    out.push({ dashboard: d.uid, what, selection, query, error: r.error, series: r.series.length, rows: r.series.reduce((n, s) => n + (s.values?.length ?? 0), 0) });
+    out.push({
+      dashboard: d.uid,
+      what,
+      selection,
+      query,
+      error: r.error,
+      series: r.series.length,
+      rows: r.series.reduce((n, s) => n + (s.values?.length ?? 0), 0),
+    });
     return r;
   };
   for (const v of vars) {
@@ -78,7 +91,13 @@ export async function runDashboardQueries(url: string, db: string, d: GeneratedD
 
 // ---------------------------------------------------------------- records like the simulators make
 
-const base = (publisher: string, topic: string, venue: BusRecord['venue'], session: string) => ({ v: WIRE_FORMAT_VERSION, publisher, topic, venue, session });
+const base = (publisher: string, topic: string, venue: BusRecord['venue'], session: string) => ({
+  v: WIRE_FORMAT_VERSION,
+  publisher,
+  topic,
+  venue,
+  session,
+});
 const lv = (p: number, q: number): Level => [p.toFixed(2), q.toFixed(4)];
 
 /**
@@ -105,44 +124,141 @@ export function simulatorLikeRecords(nowUs: number, spanMs = 50_000, perSeries =
     const t = nowUs - spanMs * 1000 + i * step;
     for (const [k, inst] of ['XBT/USD', 'ETH/USD', 'BTC/USD'].entries()) {
       const px = 30000 / (k + 1) + Math.sin(i / 7) * 10;
-      push('kraken_tick', { ...base('kraken_tick', 'kraken.tick', 'kraken', session), kind: 'tick', seq: next('kraken_tick'), ts_event_us: t, ts_recv_us: t + 500, instrument: inst, bid: (px - 0.5).toFixed(1), bid_qty: '1.5', ask: (px + 0.5).toFixed(1), ask_qty: '2.25', last: px.toFixed(1), volume: '1234.5', tradeable: true });
-      push('kraken_depth', {
-        ...base('kraken_depth', 'kraken.depth', 'kraken', session), kind: 'depth', seq: next('kraken_depth'), ts_event_us: t + 1, ts_recv_us: t + 600, instrument: inst,
-        bids: Array.from({ length: 10 }, (_, j) => lv(px - 0.5 - j, 1 + j)), asks: Array.from({ length: 10 }, (_, j) => lv(px + 0.5 + j, 1 + j / 2)),
-        snapshot: i === 0, checksum: 12345, checksum_ok: i % 50 !== 7,
+      push('kraken_tick', {
+        ...base('kraken_tick', 'kraken.tick', 'kraken', session),
+        kind: 'tick',
+        seq: next('kraken_tick'),
+        ts_event_us: t,
+        ts_recv_us: t + 500,
+        instrument: inst,
+        bid: (px - 0.5).toFixed(1),
+        bid_qty: '1.5',
+        ask: (px + 0.5).toFixed(1),
+        ask_qty: '2.25',
+        last: px.toFixed(1),
+        volume: '1234.5',
+        tradeable: true,
       });
-      push('kraken_orders', { ...base('kraken_orders', 'kraken.trade', 'kraken', session), kind: 'trade', seq: next('kraken_orders'), ts_event_us: t + 2, ts_recv_us: t + 700, instrument: inst, price: px.toFixed(1), qty: (0.1 + (i % 5) / 10).toFixed(3), side: i % 2 ? 'buy' : 'sell', trade_id: String(1000 + i), ord_type: 'limit', snapshot: false });
+      push('kraken_depth', {
+        ...base('kraken_depth', 'kraken.depth', 'kraken', session),
+        kind: 'depth',
+        seq: next('kraken_depth'),
+        ts_event_us: t + 1,
+        ts_recv_us: t + 600,
+        instrument: inst,
+        bids: Array.from({ length: 10 }, (_, j) => lv(px - 0.5 - j, 1 + j)),
+        asks: Array.from({ length: 10 }, (_, j) => lv(px + 0.5 + j, 1 + j / 2)),
+        snapshot: i === 0,
+        checksum: 12345,
+        checksum_ok: i % 50 !== 7,
+      });
+      push('kraken_orders', {
+        ...base('kraken_orders', 'kraken.trade', 'kraken', session),
+        kind: 'trade',
+        seq: next('kraken_orders'),
+        ts_event_us: t + 2,
+        ts_recv_us: t + 700,
+        instrument: inst,
+        price: px.toFixed(1),
+        qty: (0.1 + (i % 5) / 10).toFixed(3),
+        side: i % 2 ? 'buy' : 'sell',
+        trade_id: String(1000 + i),
+        ord_type: 'limit',
+        snapshot: false,
+      });
     }
     for (const inst of ['EUR_USD', 'USD_JPY']) {
       const px = inst === 'EUR_USD' ? 1.08 + i / 1e5 : 151.2 + i / 1e3;
-      push('oanda_tick', { ...base('oanda_tick', 'oanda.tick', 'oanda', session), kind: 'tick', seq: next('oanda_tick'), ts_event_us: t + 3, ts_recv_us: t + 800, instrument: inst, bid: px.toFixed(5), bid_qty: '1000000', ask: (px + 0.0002).toFixed(5), ask_qty: '1000000', last: null, volume: null, tradeable: true });
+      push('oanda_tick', {
+        ...base('oanda_tick', 'oanda.tick', 'oanda', session),
+        kind: 'tick',
+        seq: next('oanda_tick'),
+        ts_event_us: t + 3,
+        ts_recv_us: t + 800,
+        instrument: inst,
+        bid: px.toFixed(5),
+        bid_qty: '1000000',
+        ask: (px + 0.0002).toFixed(5),
+        ask_qty: '1000000',
+        last: null,
+        volume: null,
+        tradeable: true,
+      });
     }
     for (const market of ['1.180770798', '1.185781465']) {
       for (const sel of [12345, 67890, 13579]) {
         const back = 2 + (sel % 7) + Math.sin(i / 5) * 0.2;
         push('betfair_stream', {
-          ...base('betfair_stream', 'betfair.market', 'betfair', session), kind: 'runner', seq: next('betfair_stream'), ts_event_us: t + 4, ts_recv_us: t + 900, instrument: `${market}:${sel}:0`,
-          market_id: market, selection_id: sel, hc: 0, back: [lv(back, 10), lv(back - 0.02, 20), lv(back - 0.04, 30)], lay: [lv(back + 0.02, 11), lv(back + 0.04, 21), lv(back + 0.06, 31)],
-          ltp: back.toFixed(2), tv: (1000 + i * 10).toFixed(2), clk: `clk${i}`, snapshot: i === 0,
+          ...base('betfair_stream', 'betfair.market', 'betfair', session),
+          kind: 'runner',
+          seq: next('betfair_stream'),
+          ts_event_us: t + 4,
+          ts_recv_us: t + 900,
+          instrument: `${market}:${sel}:0`,
+          market_id: market,
+          selection_id: sel,
+          hc: 0,
+          back: [lv(back, 10), lv(back - 0.02, 20), lv(back - 0.04, 30)],
+          lay: [lv(back + 0.02, 11), lv(back + 0.04, 21), lv(back + 0.06, 31)],
+          ltp: back.toFixed(2),
+          tv: (1000 + i * 10).toFixed(2),
+          clk: `clk${i}`,
+          snapshot: i === 0,
         });
       }
       if (i % 20 === 0)
-        push('betfair_stream', { ...base('betfair_stream', 'betfair.market', 'betfair', session), kind: 'market', seq: next('betfair_stream'), ts_event_us: t + 5, ts_recv_us: t + 950, instrument: market, market_id: market, status: i < 60 ? 'OPEN' : 'SUSPENDED', in_play: i >= 40, version: i, tv: (5000 + i).toFixed(2) });
+        push('betfair_stream', {
+          ...base('betfair_stream', 'betfair.market', 'betfair', session),
+          kind: 'market',
+          seq: next('betfair_stream'),
+          ts_event_us: t + 5,
+          ts_recv_us: t + 950,
+          instrument: market,
+          market_id: market,
+          status: i < 60 ? 'OPEN' : 'SUSPENDED',
+          in_play: i >= 40,
+          version: i,
+          tv: (5000 + i).toFixed(2),
+        });
     }
     if (i % 20 === 10) {
       // Five rounds: every publisher gets every gap reason once.
       const reasons = ['reconnect', 'checksum', 'publisher_restart', 'stale', 'sequence'] as const;
       const round = (i - 10) / 20;
-      for (const [k, [pub, topic, venue]] of ([
-        ['kraken_tick', 'kraken.tick', 'kraken'],
-        ['kraken_depth', 'kraken.depth', 'kraken'],
-        ['oanda_tick', 'oanda.tick', 'oanda'],
-        ['betfair_stream', 'betfair.market', 'betfair'],
-        ['kraken_orders', 'kraken.trade', 'kraken'],
-      ] as const).entries()) {
+      for (const [k, [pub, topic, venue]] of (
+        [
+          ['kraken_tick', 'kraken.tick', 'kraken'],
+          ['kraken_depth', 'kraken.depth', 'kraken'],
+          ['oanda_tick', 'oanda.tick', 'oanda'],
+          ['betfair_stream', 'betfair.market', 'betfair'],
+          ['kraken_orders', 'kraken.trade', 'kraken'],
+        ] as const
+      ).entries()) {
         const reason = reasons[(k + round) % reasons.length]!;
-        push(pub, { ...base(pub, topic, venue, session), kind: 'gap', seq: next(pub), ts_event_us: t + 6, ts_recv_us: t + 6, instrument: '', reason, gap_start_us: t - 1_000_000, gap_end_us: t, detail: `${reason} test`, first_missing_seq: 0, last_missing_seq: 0 });
-        push(pub, { ...base(pub, topic, venue, session), kind: 'status', seq: next(pub), ts_event_us: t + 7, ts_recv_us: t + 7, instrument: '', status: 'online', detail: 'connected' });
+        push(pub, {
+          ...base(pub, topic, venue, session),
+          kind: 'gap',
+          seq: next(pub),
+          ts_event_us: t + 6,
+          ts_recv_us: t + 6,
+          instrument: '',
+          reason,
+          gap_start_us: t - 1_000_000,
+          gap_end_us: t,
+          detail: `${reason} test`,
+          first_missing_seq: 0,
+          last_missing_seq: 0,
+        });
+        push(pub, {
+          ...base(pub, topic, venue, session),
+          kind: 'status',
+          seq: next(pub),
+          ts_event_us: t + 7,
+          ts_recv_us: t + 7,
+          instrument: '',
+          status: 'online',
+          detail: 'connected',
+        });
       }
     }
   }
@@ -158,7 +274,10 @@ export async function fillThroughWriter(config: Config, url: string, nowUs: numb
   const sink = new InfluxSink({ client, database: config.influxdb.database, measurements: config.influxdb.measurements });
   await sink.open();
   for (const rp of config.influxdb.retentionPolicies) {
-    await client.query(`CREATE RETENTION POLICY "${rp.name}" ON "${config.influxdb.database}" DURATION ${rp.duration} REPLICATION 1 SHARD DURATION ${rp.shardDuration}${rp.default ? ' DEFAULT' : ''}`, { method: 'POST' });
+    await client.query(
+      `CREATE RETENTION POLICY "${rp.name}" ON "${config.influxdb.database}" DURATION ${rp.duration} REPLICATION 1 SHARD DURATION ${rp.shardDuration}${rp.default ? ' DEFAULT' : ''}`,
+      { method: 'POST' },
+    );
   }
   let written = 0;
   const records = simulatorLikeRecords(nowUs);
@@ -166,18 +285,45 @@ export async function fillThroughWriter(config: Config, url: string, nowUs: numb
     const sub = config.subscribers.find((s) => s.topics.some((t) => p.topic.startsWith(t)));
     const recs = records.get(p.name);
     if (!sub || !recs) continue;
-    const res = await sink.write(recs, { measurements: sub.measurements, eventsMeasurement: config.influxdb.eventsMeasurement, retentionPolicy: sub.retentionPolicy });
+    const res = await sink.write(recs, {
+      measurements: sub.measurements,
+      eventsMeasurement: config.influxdb.eventsMeasurement,
+      retentionPolicy: sub.retentionPolicy,
+    });
     if (Object.keys(res.dropped).length) throw new Error(`writer dropped points for ${p.name}: ${JSON.stringify(res.dropped)}`);
     written += res.written;
   }
   let t = nowUs - 40_000_000;
-  const clock: Clock = { nowUs: () => t, nowMs: () => Math.floor(t / 1000), monoMs: () => Math.floor(t / 1000), setTimeout: () => ({ cancel() {} }) };
+  const clock: Clock = {
+    nowUs: () => t,
+    nowMs: () => Math.floor(t / 1000),
+    monoMs: () => Math.floor(t / 1000),
+    setTimeout: () => ({ cancel() {} }),
+  };
   for (const sub of config.subscribers) {
-    const hw = new HealthWriter({ sink, service: sub.name, measurement: config.influxdb.healthMeasurement, retentionPolicy: sub.retentionPolicy, clock });
+    const hw = new HealthWriter({
+      sink,
+      service: sub.name,
+      measurement: config.influxdb.healthMeasurement,
+      retentionPolicy: sub.retentionPolicy,
+      clock,
+    });
     for (let i = 0; i < 20; i++) {
       t = nowUs - 40_000_000 + i * 2_000_000;
-      const res = await hw.write(sub.topics.map((topic) => ({ topic, records_per_s: 20 + i, lag_ms: 5 + (i % 3), gaps: Math.floor(i / 5), drops: i > 10 ? 1 : 0, restarts: i > 15 ? 1 : 0, queue_depth: i % 4, spool_bytes: i > 12 ? 4096 : 0 })));
-      if (!res || Object.keys(res.dropped).length) throw new Error(`health writer failed for ${sub.name}: ${JSON.stringify(res)} ${JSON.stringify(hw.stats)}`);
+      const res = await hw.write(
+        sub.topics.map((topic) => ({
+          topic,
+          records_per_s: 20 + i,
+          lag_ms: 5 + (i % 3),
+          gaps: Math.floor(i / 5),
+          drops: i > 10 ? 1 : 0,
+          restarts: i > 15 ? 1 : 0,
+          queue_depth: i % 4,
+          spool_bytes: i > 12 ? 4096 : 0,
+        })),
+      );
+      if (!res || Object.keys(res.dropped).length)
+        throw new Error(`health writer failed for ${sub.name}: ${JSON.stringify(res)} ${JSON.stringify(hw.stats)}`);
       written += res.written;
     }
   }

@@ -33,5 +33,6 @@ export function dashboardJsonSchema(): Record<string, unknown> {
 /** Validate a dashboard against the generated schema; returns Ajv's error texts (empty = valid). */
 export function validateDashboardSchema(): (dashboard: unknown) => string[] {
   const validate = new Ajv({ allErrors: true, strict: false }).compile(dashboardJsonSchema());
-  return (dashboard) => (validate(dashboard) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`));
+  return (dashboard) =>
+    validate(dashboard) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''} ${JSON.stringify(e.params)}`);
 }

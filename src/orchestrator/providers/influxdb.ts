@@ -47,7 +47,10 @@ export function influxdProcessSpec(cfg: Config): ServiceSpec {
   const base = execFileSync(b.binary, ['config'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   const confPath = join(dir, 'influxd.conf');
   // The RPC (backup) listener moves next to the HTTP port so two nbpy systems do not fight over 8088.
-  writeFileSync(confPath, renderInfluxdConfig(base, { dir, httpBindAddress: `127.0.0.1:${port}`, rpcBindAddress: `127.0.0.1:${port + 2}` }));
+  writeFileSync(
+    confPath,
+    renderInfluxdConfig(base, { dir, httpBindAddress: `127.0.0.1:${port}`, rpcBindAddress: `127.0.0.1:${port + 2}` }),
+  );
   return {
     name: INFLUXD_SERVICE,
     kind: 'backing',
@@ -63,7 +66,9 @@ export function influxdProcessSpec(cfg: Config): ServiceSpec {
 export function composeCommand(): string[] {
   if (spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0) return ['docker', 'compose'];
   if (spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0) return ['docker-compose'];
-  throw new UsageError('the docker provider needs "docker compose" or "docker-compose"; install Docker, or use provider "process" or "external"');
+  throw new UsageError(
+    'the docker provider needs "docker compose" or "docker-compose"; install Docker, or use provider "process" or "external"',
+  );
 }
 
 /** docker compose up -d <service>, then wait for its health endpoint. */
@@ -71,9 +76,15 @@ export async function composeUp(service: string, url: string, healthPath: string
   const [cmd, ...pre] = composeCommand();
   const r = spawnSync(cmd!, [...pre, 'up', '-d', service], { cwd, encoding: 'utf8' });
   if (r.status !== 0)
-    throw new NbpyError('E_DOCKER', `docker compose up -d ${service} failed: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ')}; is the Docker daemon running?`);
+    throw new NbpyError(
+      'E_DOCKER',
+      `docker compose up -d ${service} failed: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ')}; is the Docker daemon running?`,
+    );
   if (!(await waitUntil(() => ping(url, healthPath), timeoutMs, 500)))
-    throw new NbpyError('E_BACKING_TIMEOUT', `${service} did not become healthy at ${new URL(healthPath, url).href} within ${timeoutMs} ms; see docker compose logs ${service}`);
+    throw new NbpyError(
+      'E_BACKING_TIMEOUT',
+      `${service} did not become healthy at ${new URL(healthPath, url).href} within ${timeoutMs} ms; see docker compose logs ${service}`,
+    );
 }
 
 export function composeStop(service: string, cwd: string): void {

@@ -5,14 +5,7 @@
  */
 import { NbpyError } from '../../core/errors.js';
 import { systemClock, type Clock } from '../../core/clock.js';
-import type {
-  CleanupOptions,
-  CleanupResult,
-  DownsampleOptions,
-  RetentionAdmin,
-  RetentionPolicyInfo,
-  StoreStats,
-} from '../admin.js';
+import type { CleanupOptions, CleanupResult, DownsampleOptions, RetentionAdmin, RetentionPolicyInfo, StoreStats } from '../admin.js';
 import { EmbeddedRetentionAdmin, type RetentionPolicySpec } from './admin.js';
 import { parseDurationUs } from './duration.js';
 import { ident, tableExists, type EmbeddedSink } from './store.js';
@@ -44,7 +37,12 @@ export class EmbeddedRetention implements RetentionAdmin {
 
   async list(): Promise<RetentionPolicyInfo[]> {
     const shard = new Map(this.policies.map((p) => [p.name, p.shardDuration ?? '-']));
-    return (await this.inner.list()).map((p) => ({ name: p.name, duration: p.duration, shardDuration: shard.get(p.name) ?? '-', default: p.default }));
+    return (await this.inner.list()).map((p) => ({
+      name: p.name,
+      duration: p.duration,
+      shardDuration: shard.get(p.name) ?? '-',
+      default: p.default,
+    }));
   }
 
   async stats(): Promise<StoreStats> {
