@@ -1,6 +1,7 @@
 /** `nbpy console`: run the built-in live web console in the foreground and print its URL. */
 import type { Command } from 'commander';
 import { startConsole } from '../console/server.js';
+import { signalReady } from '../supervisor/child.js';
 import { intOption, loadFromCommand, printJson, wantsJson } from './common.js';
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -23,6 +24,8 @@ export function registerConsole(program: Command): void {
       });
       if (!LOOPBACK.has(host))
         process.stderr.write(`nbpy console: warning: listening on ${host}, not loopback: anyone who can reach it sees the live feed\n`);
+      // Under the service manager: ready once the page is served.
+      signalReady();
       if (wantsJson(cmd)) printJson({ url: handle.url, config: path });
       else process.stdout.write(`nbpy console: ${handle.url} (config ${path}; Ctrl-C to stop)\n`);
       await new Promise<void>((resolve) => {

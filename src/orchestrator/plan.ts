@@ -2,8 +2,7 @@
  * What to start and in which order (pure): the five phases ordered by their dependencies, the
  * service specs for the service manager, and the shutdown order.
  */
-import type { Config } from '../config/schema.js';
-import { PHASES } from '../config/schema.js';
+import type { Config, PHASES } from '../config/schema.js';
 import type { Phase as ManagerPhase, ServiceSpec } from '../supervisor/manager.js';
 
 export type PhaseName = (typeof PHASES)[number];

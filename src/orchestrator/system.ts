@@ -19,6 +19,9 @@ import {
   type PhaseName,
   type ServicePlan,
 } from './plan.js';
+import { applyToGrafana, authFromEnv, GrafanaClient } from '../grafana/api.js';
+import { buildDashboards } from '../grafana/dashboards.js';
+import { buildDatasource, folderUid } from '../grafana/provisioning.js';
 import { portConflicts } from './ports.js';
 import { composeStop, composeUp, influxdProcessSpec, ping, waitUntil } from './providers/influxdb.js';
 
@@ -273,7 +276,22 @@ export async function startSystem(cfg: Config, opts: StartOptions): Promise<Runn
           if (!cfg.backing.grafana.enabled) return 'skipped: Grafana is not configured (backing.grafana.enabled is false)';
           if (cfg.backing.grafana.provider === 'docker')
             return 'datasource and dashboards provisioned from deploy/grafana (mounted by docker-compose.yml)';
-          return 'skipped: provision the external Grafana with `nbpy grafana setup`';
+          // An external Grafana is provisioned through its HTTP API, idempotently.
+          const g = cfg.backing.grafana;
+          const client = new GrafanaClient({ url: g.url, auth: authFromEnv(g.credentials, env) });
+          await client.waitHealthy(timeoutOf('grafana'));
+          const creds = influx.credentials;
+          const changes = await applyToGrafana(client, {
+            datasource: buildDatasource(cfg, {
+              url: influx.url,
+              user: creds.usernameEnv ? env[creds.usernameEnv] : undefined,
+              password: creds.passwordEnv ? env[creds.passwordEnv] : undefined,
+            }),
+            folder: { uid: folderUid(cfg), title: cfg.grafana.folder },
+            dashboards: buildDashboards(cfg),
+          });
+          const count = (a: string) => changes.filter((c) => c.action === a).length;
+          return `datasource and ${changes.length - 2} dashboards: ${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged`;
         });
       if (phase === 'validation')
         await runPhase('validation', async () => {
