@@ -92,6 +92,8 @@ test('influxd killed (SIGKILL) mid-run, then restarted: the pipeline loses nothi
   let pushed = 0;
   const pushSome = async (n: number) => {
     for (let i = 0; i < n; i += 500) {
+      // Backpressure as the subscriber applies it: wait for room while the store is up but behind.
+      await p.waitForCapacity();
       p.push(ticks('kill', pushed + 1, 500));
       pushed += 500;
       await new Promise((r) => setImmediate(r));
