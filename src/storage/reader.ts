@@ -5,12 +5,14 @@
  *   /store/newest?window_s=N                -> per measurement: points in the last window, newest point
  *   /store/latest?measurement=M&limit=N     -> the newest rows, newest first
  *   /store/stats                            -> the RetentionAdmin stats (points, series, first/last ...)
+ *   /store/has?measurement=M&session=S&seq=N&time_us=T -> { found }: is that exact record stored (the validator's probe)
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { EmbeddedSink } from './embedded/store.js';
 import { ident as sqlIdent, tableExists } from './embedded/store.js';
 import { ident, rows, type InfluxClient } from './influx/client.js';
 import type { Sink } from './sink.js';
+import { pointTimeNs } from './fields.js';
 
 export interface NewestInfo {
   measurement: string;
@@ -27,7 +29,11 @@ export interface StoreReader {
   count(measurement: string, sinceUs?: number): Promise<number>;
   newest(measurements: readonly string[], windowS: number): Promise<NewestInfo[]>;
   latest(measurement: string, limit: number): Promise<Record<string, unknown>[]>;
+  /** Is the point of this record (its identity: session + event time + seq) stored? */
+  has(measurement: string, session: string, seq: number, tsEventUs: number): Promise<boolean>;
 }
+
+const sqlText = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : typeof v === 'bigint' ? Number(v) : Number(v));
 
@@ -85,6 +91,18 @@ export class EmbeddedReader implements StoreReader {
       return res.getRowObjectsJS().map((r) => jsonRow(r as Record<string, unknown>));
     });
   }
+
+  has(measurement: string, session: string, seq: number, tsEventUs: number): Promise<boolean> {
+    return this.sink.withConnection(async (conn) => {
+      if (!(await tableExists(conn, measurement))) return false;
+      const r = (
+        await conn.runAndReadAll(
+          `SELECT count(*)::DOUBLE AS n FROM ${sqlIdent(measurement)} WHERE session = ${sqlText(session)} AND time_ns = ${pointTimeNs(tsEventUs, seq)}`,
+        )
+      ).getRowObjectsJS()[0];
+      return (num(r?.n) ?? 0) > 0;
+    });
+  }
 }
 
 /** Reader over InfluxDB (one retention policy: the subscriber's). */
@@ -125,6 +143,11 @@ export class InfluxReader implements StoreReader {
     return out;
   }
 
+  async has(measurement: string, session: string, seq: number, tsEventUs: number): Promise<boolean> {
+    const q = `SELECT * FROM ${this.from(measurement)} WHERE ${ident('session')} = ${influxText(session)} AND time = ${pointTimeNs(tsEventUs, seq)}`;
+    return rows(await this.opts.client.query(q, { db: this.opts.database, epoch: 'u' })).length > 0;
+  }
+
   async latest(measurement: string, limit: number): Promise<Record<string, unknown>[]> {
     return rows(
       await this.opts.client.query(`SELECT * FROM ${this.from(measurement)} ORDER BY time DESC LIMIT ${Math.max(1, Math.floor(limit))}`, {
@@ -134,6 +157,9 @@ export class InfluxReader implements StoreReader {
     );
   }
 }
+
+/** InfluxQL string literal. */
+const influxText = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
 /** Route handlers for startStatusServer's `routes` option. */
 export function storeRoutes(
@@ -168,5 +194,11 @@ export function storeRoutes(
       return { measurement: m, rows: await reader.latest(m, Math.min(1000, intParam(url, 'limit', 50))) };
     },
     '/store/stats': async () => opts.stats(),
+    '/store/has': async (url) => {
+      const m = measurementParam(url);
+      const session = url.searchParams.get('session');
+      if (!session) throw new Error('session=<publisher session id> is required');
+      return { measurement: m, found: await reader.has(m, session, intParam(url, 'seq', 0), intParam(url, 'time_us', 0)) };
+    },
   };
 }
