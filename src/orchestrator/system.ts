@@ -151,7 +151,7 @@ export async function startSystem(cfg: Config, opts: StartOptions): Promise<Runn
     // Publishers stop first so that subscribers see the end of every stream before they flush.
     const order = shutdownOrder(plan, ownInfluxService);
     const [pubs, ...rest] = order;
-    if (pubs) await manager.stop({ order: [pubs], phaseTimeoutMs: cfg.shutdown.phaseTimeoutMs });
+    if (pubs) await Promise.all((Array.isArray(pubs) ? pubs : [pubs]).map((n) => manager.stopService(n, cfg.shutdown.phaseTimeoutMs)));
     const before = await Promise.all(cfg.subscribers.filter((s) => plan.subscribers.includes(s.name)).map((s) => subscriberHealth(s.port)));
     await manager.stop({ order: rest, phaseTimeoutMs: cfg.shutdown.phaseTimeoutMs });
     for (const svc of startedByCompose.reverse()) composeStop(svc, cwd);
