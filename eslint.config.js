@@ -23,9 +23,29 @@ export default tseslint.config(
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
-  layer(['src/core/**'], ['**/config/**', '**/venues/**', '**/bus/**', '**/storage/**', '**/health/**', '**/cli/**', '**/bin/**', 'node:*'], 'core is pure: it imports nothing from the project and does no I/O'),
-  layer(['src/venues/**'], ['**/bus/**', '**/storage/**', '**/health/**', '**/grafana/**', '**/console/**', '**/cli/**'], 'a connector does not know the bus or the store exist'),
-  layer(['src/bus/**'], ['**/venues/**', '**/storage/**', '**/grafana/**', '**/console/**', '**/cli/**'], 'the bus knows records, not venues or stores'),
-  layer(['src/storage/**'], ['**/venues/**', '**/bus/**', '**/grafana/**', '**/console/**', '**/cli/**'], 'a sink does not know venues or the bus exist'),
-  layer(['src/venues/*/parse.ts', 'src/venues/*/normalise.ts', 'src/venues/*/protocol.ts', 'src/venues/*/book.ts', 'src/venues/*/cache.ts'], ['./wire.js', '**/wire.js', 'node:net', 'node:tls', 'node:http', 'node:https', 'ws'], 'pure parsing and state never import wire I/O'),
+  layer(
+    ['src/core/**'],
+    ['**/config/**', '**/venues/**', '**/bus/**', '**/storage/**', '**/health/**', '**/cli/**', '**/bin/**', 'node:*'],
+    'core is pure: it imports nothing from the project and does no I/O',
+  ),
+  layer(
+    ['src/venues/**'],
+    ['**/bus/**', '**/storage/**', '**/health/**', '**/grafana/**', '**/console/**', '**/cli/**'],
+    'a connector does not know the bus or the store exist',
+  ),
+  layer(
+    ['src/bus/**'],
+    ['**/venues/**', '**/storage/**', '**/grafana/**', '**/console/**', '**/cli/**'],
+    'the bus knows records, not venues or stores',
+  ),
+  layer(
+    ['src/storage/**'],
+    ['**/venues/**', '**/bus/**', '**/grafana/**', '**/console/**', '**/cli/**'],
+    'a sink does not know venues or the bus exist',
+  ),
+  layer(
+    ['src/venues/*/parse.ts', 'src/venues/*/normalise.ts', 'src/venues/*/protocol.ts', 'src/venues/*/book.ts', 'src/venues/*/cache.ts'],
+    ['./wire.js', '**/wire.js', 'node:net', 'node:tls', 'node:http', 'node:https', 'ws'],
+    'pure parsing and state never import wire I/O',
+  ),
 );

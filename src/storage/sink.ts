@@ -12,7 +12,15 @@ export interface WriteTarget {
   retentionPolicy: string;
 }
 
-export const DROP_REASONS = ['bad_request', 'partial_write', 'field_type_conflict', 'beyond_retention', 'spool_full', 'no_measurement', 'invalid_record'] as const;
+export const DROP_REASONS = [
+  'bad_request',
+  'partial_write',
+  'field_type_conflict',
+  'beyond_retention',
+  'spool_full',
+  'no_measurement',
+  'invalid_record',
+] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export interface WriteResult {
