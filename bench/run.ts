@@ -4,6 +4,7 @@
  *   bus     records/s over the ZeroMQ bus between two processes, and records lost
  *   parse   venue messages parsed, applied and normalised per second on one core
  *   ingest  records/s from the bus into a private InfluxDB, and records lost
+ *   e2e     the whole system via `nbpy start`: rates, loss, receive-to-queryable latency, CPU, RSS, start/stop
  */
 const [name, ...args] = process.argv.slice(2);
 
@@ -11,6 +12,7 @@ const benches: Record<string, () => Promise<string>> = {
   bus: async () => (await import('./bus.js')).run(args),
   parse: async () => (await import('./parse.js')).run(args),
   ingest: async () => (await import('./ingest.js')).run(args),
+  e2e: async () => (await import('./e2e.js')).run(args),
 };
 
 const bench = name ? benches[name] : undefined;

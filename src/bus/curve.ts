@@ -51,13 +51,17 @@ function readKeyFile(path: string, what: string): KeyFile {
   try {
     raw = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new UsageError(`bus.curve.${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'}); create it with \`nbpy bus keygen --out ${path}\``);
+    throw new UsageError(
+      `bus.curve.${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'}); create it with \`nbpy bus keygen --out ${path}\``,
+    );
   }
   try {
     return JSON.parse(raw) as KeyFile;
   } catch {
     // The parse error message could quote the file's content (a secret key): name the file only.
-    throw new UsageError(`bus.curve.${what}: ${path} is not JSON; expected {"publicKey": "...", "secretKey": "..."} as written by \`nbpy bus keygen\``);
+    throw new UsageError(
+      `bus.curve.${what}: ${path} is not JSON; expected {"publicKey": "...", "secretKey": "..."} as written by \`nbpy bus keygen\``,
+    );
   }
 }
 
@@ -83,7 +87,10 @@ const whereOf = (envName: string, file?: string) => (file ? `${envName} or ${fil
 /** The publisher's CURVE server keys, or undefined when CURVE is off. Throws a UsageError naming what is missing. */
 export function curveServerKeys(cfg: CurveConfig, env: NodeJS.ProcessEnv = process.env): CurveServerKeys | undefined {
   if (!cfg.enabled) return undefined;
-  const file = cfg.serverKeyFile && !(env[cfg.serverSecretKeyEnv] && env[cfg.serverPublicKeyEnv]) ? readKeyFile(cfg.serverKeyFile, 'serverKeyFile') : undefined;
+  const file =
+    cfg.serverKeyFile && !(env[cfg.serverSecretKeyEnv] && env[cfg.serverPublicKeyEnv])
+      ? readKeyFile(cfg.serverKeyFile, 'serverKeyFile')
+      : undefined;
   const where = whereOf(cfg.serverSecretKeyEnv, cfg.serverKeyFile);
   const secretKey = pickKey(env, cfg.serverSecretKeyEnv, file, 'secretKey', where);
   const publicKey = pickKey(env, cfg.serverPublicKeyEnv, file, 'publicKey', whereOf(cfg.serverPublicKeyEnv, cfg.serverKeyFile));
@@ -110,7 +117,9 @@ export function curveClientKeys(cfg: CurveConfig, env: NodeJS.ProcessEnv = proce
         `${cfg.serverKeyFile ? ` or write ${cfg.serverKeyFile}` : ''} (the publicKey printed by \`nbpy bus keygen\`)`,
     );
   const clientFile =
-    cfg.clientKeyFile && !(env[cfg.clientSecretKeyEnv] && env[cfg.clientPublicKeyEnv]) ? readKeyFile(cfg.clientKeyFile, 'clientKeyFile') : undefined;
+    cfg.clientKeyFile && !(env[cfg.clientSecretKeyEnv] && env[cfg.clientPublicKeyEnv])
+      ? readKeyFile(cfg.clientKeyFile, 'clientKeyFile')
+      : undefined;
   const secretKey = pickKey(env, cfg.clientSecretKeyEnv, clientFile, 'secretKey', whereOf(cfg.clientSecretKeyEnv, cfg.clientKeyFile));
   const publicKey = pickKey(env, cfg.clientPublicKeyEnv, clientFile, 'publicKey', whereOf(cfg.clientPublicKeyEnv, cfg.clientKeyFile));
   if (secretKey && publicKey) return { serverPublicKey, publicKey, secretKey };

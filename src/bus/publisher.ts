@@ -12,6 +12,7 @@ import { Publisher } from 'zeromq';
 import { HEARTBEAT_TOPIC, WIRE_FORMAT_VERSION, type BusRecord, type Draft, type HeartbeatRecord, type Venue } from '../core/records.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { encodeBatch } from './codec.js';
+import { curveServerSocketOptions, type CurveServerKeys } from './curve.js';
 
 export interface BusPublisherOptions {
   /** `tcp://127.0.0.1:5558` */
@@ -29,6 +30,8 @@ export interface BusPublisherOptions {
   maxMessageBytes?: number;
   clock?: Clock;
   session?: string;
+  /** CURVE server keys (config bus.curve): encrypted bus, readers must hold the public key. */
+  curve?: CurveServerKeys;
 }
 
 export interface BusPublisherStats {
@@ -58,6 +61,7 @@ export class BusPublisher {
     this.sock = new Publisher({
       sendHighWaterMark: opts.sendHwm ?? 100_000,
       linger: opts.lingerMs ?? 5_000,
+      ...curveServerSocketOptions(opts.curve),
     });
   }
 

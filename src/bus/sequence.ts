@@ -69,6 +69,16 @@ export class SequenceTracker {
     return events;
   }
 
+  /**
+   * Resume a session an earlier run of this process saw up to `last` (a persisted last-seen seq):
+   * a later record of it beyond `last + 1` is a hole, and a new session of its publisher a restart.
+   */
+  seed(session: string, publisher: string, last: number): void {
+    if (this.sessions.has(session)) return;
+    this.sessions.set(session, { publisher, last });
+    this.publishers.add(publisher);
+  }
+
   /** Last data seq seen per session. */
   lastSeq(session: string): number | undefined {
     return this.sessions.get(session)?.last;

@@ -6,6 +6,7 @@
 import { Subscriber } from 'zeromq';
 import { HEARTBEAT_TOPIC, type BusRecord } from '../core/records.js';
 import { decodeBatch } from './codec.js';
+import { curveClientSocketOptions, type CurveClientKeys } from './curve.js';
 
 export interface BusSubscriberOptions {
   endpoints: string[];
@@ -13,7 +14,10 @@ export interface BusSubscriberOptions {
   topics: string[];
   heartbeats?: boolean;
   rcvHwm?: number;
+  /** Larger messages drop the connection (ZeroMQ maxMessageSize); config bus.maxMessageBytes. */
   maxMessageBytes?: number;
+  /** CURVE client keys (config bus.curve); without the server's public key nothing is received. */
+  curve?: CurveClientKeys;
   /** Called once with a sample of the first undecodable payload. */
   onDecodeError?: (err: Error, sampleHex: string) => void;
 }
@@ -37,6 +41,7 @@ export class BusSubscriber {
       // Reconnect fast after a publisher restart: what it sends before we are back is lost.
       reconnectInterval: 100,
       reconnectMaxInterval: 1000,
+      ...curveClientSocketOptions(opts.curve),
     });
     for (const t of opts.topics) this.sock.subscribe(t);
     if (opts.heartbeats !== false && !opts.topics.includes('')) this.sock.subscribe(HEARTBEAT_TOPIC);

@@ -3,6 +3,7 @@ import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
+import { curveClientKeys } from '../bus/curve.js';
 import type { Config } from '../config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { UptimeTracker, type HealthResult } from '../health/checks.js';
@@ -23,6 +24,8 @@ export async function sampleTopicAges(config: Config, maxMs: number): Promise<Re
     endpoints: publishers.map((p) => tcpEndpoint(p.connectHost, p.port)),
     topics: publishers.map((p) => p.topic),
     heartbeats: false,
+    curve: curveClientKeys(config.bus.curve),
+    maxMessageBytes: config.bus.maxMessageBytes,
   });
   const timer = setTimeout(() => sub.close(), maxMs);
   try {

@@ -10,7 +10,10 @@ import { UsageError } from '../core/errors.js';
 import { systemClock } from '../core/clock.js';
 import type { Draft, GapRecord } from '../core/records.js';
 import { BusPublisher } from '../bus/publisher.js';
+import { PublishJournal } from '../bus/journal.js';
+import { RetransmitServer } from '../bus/retransmit.js';
 import { tcpEndpoint } from '../bus/subscriber.js';
+import { curveServerKeys } from '../bus/curve.js';
 import { runFeed } from '../venues/reconnect.js';
 import { FrameRecorder, recordingTransport } from '../venues/recorder.js';
 import { loadRecording } from '../venues/recording.js';
@@ -76,11 +79,32 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
     publisher: pc.name,
     venue: pc.venue,
     topic: pc.topic,
+    sendHwm: pc.sendHwm,
+    curve: curveServerKeys(cfg.bus.curve, env),
   }).catch((e: Error) => {
     throw new UsageError(
       `publishers.${pc.name}: cannot bind ${tcpEndpoint(pc.bindHost, pc.port)} (${e.message}); is the port in use by another process?`,
     );
   });
+
+  // Gap recovery: what this session publishes is journaled and served on the retransmission port.
+  const journal =
+    pc.retransmitPort === undefined ? undefined : new PublishJournal(pub.session, { ...pc.journal, nowMs: () => clock.monoMs() });
+  const retransmit =
+    journal && pc.retransmitPort !== undefined
+      ? await RetransmitServer.bind({
+          endpoint: tcpEndpoint(pc.bindHost, pc.retransmitPort),
+          journal,
+          onRequest: (req, r) =>
+            log.info({ session: req.session, first: req.first, last: req.last, ...r }, 'retransmission request answered'),
+          onError: (e) => log.warn({}, `retransmission: ${e.message}`),
+        }).catch(async (e: Error) => {
+          await pub.close();
+          throw new UsageError(
+            `publishers.${pc.name}: cannot bind retransmitPort ${tcpEndpoint(pc.bindHost, pc.retransmitPort!)} (${e.message}); is the port in use by another process?`,
+          );
+        })
+      : undefined;
 
   // ZeroMQ PUB drops what it sends before subscribers have (re)connected; subscribers retry their
   // connection every 100 ms, so a short grace after bind keeps a restarted publisher's first records.
@@ -98,7 +122,8 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
 
   const publish = (drafts: Draft[]) => {
     for (const d of drafts) if (d.kind === 'gap') stats.gaps[d.reason] = (stats.gaps[d.reason] ?? 0) + 1;
-    pub.publish(drafts);
+    const published = pub.publish(drafts);
+    journal?.append(published);
   };
   const gap = restartGap(prev, clock.nowUs(), pc.venue);
   if (gap) publish([gap]);
@@ -124,6 +149,18 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
   mirrorCounter(registry, 'nbpy_reconnects_total', 'venue reconnects', () => stats.reconnects);
   mirrorCounter(registry, 'nbpy_checksum_failures_total', 'order book checksum mismatches', () => stats.checksum_failures);
   mirrorCounter(registry, 'nbpy_bus_send_errors_total', 'bus sends that failed', () => pub.stats.send_errors);
+  if (journal && retransmit) {
+    mirrorGauge(registry, 'nbpy_journal_records', 'records held in the retransmission journal', () => journal.stats().records);
+    mirrorGauge(registry, 'nbpy_journal_bytes', 'bytes held in the retransmission journal', () => journal.stats().bytes);
+    mirrorCounter(registry, 'nbpy_retransmit_requests_total', 'retransmission requests answered', () => retransmit.stats.requests);
+    mirrorCounter(registry, 'nbpy_retransmit_records_total', 'records sent in retransmission replies', () => retransmit.stats.records_sent);
+    mirrorCounter(
+      registry,
+      'nbpy_retransmit_unavailable_records_total',
+      'requested records no longer in the journal',
+      () => retransmit.stats.records_unavailable,
+    );
+  }
   const ageMs = () => (stats.last_frame_mono_ms < 0 ? -1 : Math.round(clock.monoMs() - stats.last_frame_mono_ms));
   mirrorGauge(registry, 'nbpy_last_message_age_seconds', 'age of the last venue frame (-1 before the first)', () =>
     ageMs() < 0 ? -1 : ageMs() / 1000,
@@ -152,6 +189,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
       reconnects: stats.reconnects,
       checksum_failures: stats.checksum_failures,
       last_message_age_ms: ageMs(),
+      journal: journal ? { ...journal.stats(), ...retransmit?.stats } : null,
     }),
   });
 
@@ -249,6 +287,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
     pub.heartbeat({ connected: false, lastVenueMsgAgeMs: ageMs() });
     writeState(true);
     await pub.close();
+    await retransmit?.close();
     await recorder?.close();
     await closeSource();
     await status.close();

@@ -17,7 +17,8 @@
  *   shutdown.phaseTimeoutMs; what cannot be written stays in the durable spool), exit 0.
  */
 import { randomUUID } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Config, SubscriberConfig } from '../config/schema.js';
 import type { NbpyError } from '../core/errors.js';
@@ -25,7 +26,10 @@ import { UsageError } from '../core/errors.js';
 import { systemClock } from '../core/clock.js';
 import type { BusRecord, GapRecord } from '../core/records.js';
 import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
+import { curveClientKeys } from '../bus/curve.js';
 import { SequenceTracker } from '../bus/sequence.js';
+import { GapRecovery } from '../bus/gap-recovery.js';
+import { RetransmitClient } from '../bus/retransmit.js';
 import { createRegistry, mirrorCounter, mirrorGauge, startStatusServer } from '../health/status-server.js';
 import { createLogger } from '../logging/logger.js';
 import { signalReady } from '../supervisor/child.js';
@@ -92,6 +96,33 @@ export function sequenceGapRecord(
     first_missing_seq: first,
     last_missing_seq: last,
   };
+}
+
+/** Where a subscriber keeps the last seq it released per publisher session (read back on restart). */
+export function recoveryStateFile(cfg: Config, subscriber: string): string {
+  return join(resolve(cfg.runDir), 'recovery', `${subscriber}.json`);
+}
+
+interface RecoveryState {
+  sessions: { session: string; publisher: string; last: number }[];
+}
+
+function readRecoveryState(file: string): RecoveryState['sessions'] {
+  if (!existsSync(file)) return [];
+  try {
+    const s = JSON.parse(readFileSync(file, 'utf8')) as RecoveryState;
+    return Array.isArray(s.sessions)
+      ? s.sessions.filter((x) => typeof x.session === 'string' && typeof x.publisher === 'string' && Number.isSafeInteger(x.last))
+      : [];
+  } catch {
+    return [];
+  }
+}
+
+function writeRecoveryState(file: string, sessions: RecoveryState['sessions']): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(`${file}.tmp`, JSON.stringify({ sessions } satisfies RecoveryState));
+  renameSync(`${file}.tmp`, file);
 }
 
 interface TopicStats {
@@ -196,10 +227,87 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     endpoints,
     topics: sc.topics,
     rcvHwm: sc.rcvHwm,
+    maxMessageBytes: cfg.bus.maxMessageBytes,
+    curve: curveClientKeys(cfg.bus.curve, env),
     onDecodeError: (err, hex) =>
       log.warn({ sample_hex: hex }, `undecodable bus payload skipped (${err.message}); further ones are only counted`),
   });
   const covers = (topic: string) => sc.topics.some((t) => topic.startsWith(t));
+
+  // ------------------------------------------------------------------ gap recovery (docs/RECOVERY.md)
+  // Publishers with a retransmitPort: holes are requested from their journal and released in order;
+  // what the journal no longer has becomes a gap record. Others: holes are stored as gaps at once.
+  const retransmitters = new Map<string, RetransmitClient>();
+  const unmanaged = { gaps: 0, records: 0 };
+  let pipelineOpen = true;
+  const recoveryFile = recoveryStateFile(cfg, name);
+  const recovery = sc.recovery.enabled
+    ? new GapRecovery({
+        holdTimeoutMs: sc.recovery.holdTimeoutMs,
+        maxHeldRecords: sc.recovery.maxHeldRecords,
+        nowMs: () => clock.monoMs(),
+        onRequest: (req) => {
+          retransmitters.get(req.publisher)?.request(req.session, req.first, req.last);
+          log.info({ ...req }, 'sequence hole: requesting retransmission');
+        },
+        gapRecord: (l) => {
+          seqGapRecords++;
+          log.warn(
+            { publisher: l.publisher, session: l.session, first: l.first, last: l.last, topic: l.context.topic },
+            'sequence gap not recoverable (no longer in the publisher journal, or no answer in time): stored as a gap',
+          );
+          return sequenceGapRecord(l.context, l.first, l.last, l.prevEventUs, name, clock.nowUs());
+        },
+      })
+    : undefined;
+  const releaseRecovered = () => {
+    const out = recovery?.take() ?? [];
+    if (out.length && pipelineOpen) pipeline.push(out);
+  };
+  if (recovery) {
+    for (const p of pubs) {
+      if (p.retransmitPort === undefined) continue;
+      retransmitters.set(
+        p.name,
+        new RetransmitClient({
+          endpoint: tcpEndpoint(p.connectHost, p.retransmitPort),
+          onReply: (rep) => {
+            recovery.recovered(rep.session, rep.records);
+            recovery.unavailable(rep.session, rep.unavailable);
+            releaseRecovered();
+          },
+          onError: (e) => log.warn({ publisher: p.name }, `retransmission reply skipped: ${e.message}`),
+        }),
+      );
+    }
+    // Our own restart: resume the sessions we had released up to, so what was published while we were
+    // down is requested as soon as the next record of that session arrives.
+    for (const x of readRecoveryState(recoveryFile)) {
+      if (!retransmitters.has(x.publisher)) continue;
+      tracker.seed(x.session, x.publisher, x.last);
+      recovery.seed(x.session, x.publisher, x.last);
+    }
+  }
+  const saveRecovery = () => {
+    if (!recovery) return;
+    try {
+      writeRecoveryState(
+        recoveryFile,
+        recovery.released().filter((x) => retransmitters.has(x.publisher)),
+      );
+    } catch (e) {
+      log.warn({}, `cannot write ${recoveryFile}: ${(e as Error).message}`);
+    }
+  };
+  let ticks = 0;
+  const recoveryTimer = recovery
+    ? setInterval(() => {
+        recovery.tick();
+        releaseRecovered();
+        if (++ticks % 4 === 0) saveRecovery();
+      }, 250)
+    : undefined;
+  recoveryTimer?.unref();
   const topicStats = (topic: string): TopicStats => {
     let t = topics.get(topic);
     if (!t) topics.set(topic, (t = { records: 0, last_mono_ms: -1, gaps: 0, missing: 0 }));
@@ -236,6 +344,27 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   mirrorCounter(registry, 'nbpy_bus_seq_gaps_total', 'sequence holes seen on the bus', () => tracker.gaps);
   mirrorCounter(registry, 'nbpy_bus_seq_missing_total', 'records missing inside sequence holes', () => tracker.missing);
   mirrorCounter(registry, 'nbpy_bus_decode_errors_total', 'undecodable bus payloads', () => bus.stats.decode_errors);
+  const rs = () => {
+    const r = recovery?.snapshot();
+    return {
+      recovered_gaps: r?.gaps_recovered ?? 0,
+      unrecovered_gaps: (r?.gaps_unrecovered ?? 0) + unmanaged.gaps,
+      recovered_records: r?.records_recovered ?? 0,
+      unrecovered_records: (r?.records_unrecovered ?? 0) + unmanaged.records,
+      held_records: r?.held ?? 0,
+      duplicate_records: r?.duplicates ?? 0,
+    };
+  };
+  mirrorCounter(
+    registry,
+    'nbpy_bus_gaps_recovered_total',
+    'sequence holes fully recovered from publisher journals',
+    () => rs().recovered_gaps,
+  );
+  mirrorCounter(registry, 'nbpy_bus_records_recovered_total', 'records recovered by retransmission', () => rs().recovered_records);
+  mirrorCounter(registry, 'nbpy_bus_gaps_unrecovered_total', 'sequence gaps stored as gap records', () => rs().unrecovered_gaps);
+  mirrorCounter(registry, 'nbpy_bus_records_unrecovered_total', 'records lost inside stored sequence gaps', () => rs().unrecovered_records);
+  mirrorGauge(registry, 'nbpy_bus_records_held', 'records held back behind open sequence holes', () => rs().held_records);
 
   let ready = false;
   let stopping = false;
@@ -262,6 +391,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       seq_gaps: tracker.gaps,
       seq_missing: tracker.missing,
       seq_gap_records: seqGapRecords,
+      ...rs(),
       decode_errors: bus.stats.decode_errors,
       sessions: tracker.sessionCount(),
       endpoints,
@@ -327,12 +457,19 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       const data: BusRecord[] = [];
       const now = clock.monoMs();
       for (const r of batch) {
+        const managed = recovery !== undefined && retransmitters.has(r.publisher);
         for (const ev of tracker.observe(r, covers)) {
           if (ev.type === 'gap' && ev.first !== undefined && ev.last !== undefined) {
             const topic = r.kind === 'heartbeat' ? r.data_topic : r.topic;
             const t = topicStats(topic);
             t.gaps++;
             t.missing += ev.last - ev.first + 1;
+            if (managed) {
+              recovery.hole(ev.session, ev.publisher, ev.first, ev.last, r.kind === 'heartbeat' ? { ...r, topic } : r);
+              continue;
+            }
+            unmanaged.gaps++;
+            unmanaged.records += ev.last - ev.first + 1;
             seqGapRecords++;
             data.push(
               sequenceGapRecord(
@@ -353,8 +490,10 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
         t.last_mono_ms = now;
         lastEventUs.set(r.session, r.ts_event_us);
         recordsIn++;
-        data.push(r);
+        if (managed) recovery.accept(r);
+        else data.push(r);
       }
+      if (recovery) for (const x of recovery.take()) data.push(x);
       if (data.length) pipeline.push(data);
       // Backpressure: do not read the socket again until the pipeline has room (or the store is down).
       await Promise.race([pipeline.waitForCapacity(), stopped]);
@@ -364,6 +503,17 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     if (!stopping) log.error({}, `bus receive failed: ${(e as Error).message}`);
   }
   bus.close();
+  if (recoveryTimer) clearInterval(recoveryTimer);
+  await Promise.all([...retransmitters.values()].map((c) => c.close()));
+  if (recovery) {
+    releaseRecovered();
+    const held = recovery.snapshot().held;
+    // Held records (behind a hole still open) are not stored now: the saved last-released seq makes the
+    // next run ask the journal for them again.
+    if (held) log.warn({ held, open_holes: recovery.openHoles() }, 'stopping with records held behind an open sequence hole');
+    saveRecovery();
+  }
+  pipelineOpen = false;
 
   // ------------------------------------------------------------------ flush and exit
   const phaseMs = cfg.shutdown.phaseTimeoutMs;

@@ -355,8 +355,14 @@ export function registerSystem(program: Command): void {
   services
     .command('start [names...]')
     .description('start services under a detached supervisor (no backing phases)')
-    .action(async (names: string[], _o, cmd: Command) => {
+    .option('--only <names...>', 'start only these publishers/subscribers (and `console`): the subset this host runs')
+    .action(async (positional: string[], o: { only?: string[] }, cmd: Command) => {
+      const names = [...positional, ...(o.only ?? [])];
       const { config, path } = loadFromCommand(cmd);
+      const known = new Set([...config.publishers.map((p) => p.name), ...config.subscribers.map((x) => x.name), 'console']);
+      const unknown = names.filter((n) => !known.has(n));
+      if (unknown.length)
+        throw new UsageError(`services start: no service named ${unknown.join(', ')} in ${path} (known: ${[...known].join(', ')})`);
       if (readStatus(config.runDir).supervisor && names.length) process.exitCode = await control(config, 'start', names);
       else process.exitCode = await startDetached(config, path, { only: names, phases: ['services'], json: false });
     });

@@ -57,6 +57,7 @@ export async function openVenueSource(cfg: PublisherConfig, env: NodeJS.ProcessE
           seed: src.seed,
           token: SIM.oandaToken,
           faults,
+          weekend: simulated && src.weekend,
         });
         const transport = createOandaTransport({
           baseUrl: sim.url,

@@ -103,6 +103,7 @@ export function crossCheck(input: unknown): string[] {
     const h = str(p.bindHost, '127.0.0.1');
     claim(int(p.port), h, `publishers[${i}].port`, str(p.name));
     claim(int(p.statusPort), h, `publishers[${i}].statusPort`, str(p.name));
+    claim(int(p.retransmitPort), h, `publishers[${i}].retransmitPort`, str(p.name));
   });
   subscribers.forEach((s, i) => claim(int(s.port), str(s.bindHost, '127.0.0.1'), `subscribers[${i}].port`, str(s.name)));
   if (consoleCfg.enabled !== false) claim(int(consoleCfg.port) ?? 8080, str(consoleCfg.host, '127.0.0.1'), 'console.port', 'console');

@@ -150,6 +150,8 @@ export const sourceSchema = z.discriminatedUnion('type', [
     ratePerS: nonNegativeInt('messages per second').default(20),
     seed: z.int().default(1),
     faults,
+    /** OANDA simulator only: weekend mode (prices not tradeable, then heartbeats only), for fault tests. */
+    weekend: z.boolean().default(false),
   }),
   z.strictObject({
     type: z.literal('replay'),
@@ -178,12 +180,31 @@ const publisherCommon = {
     ratePerS: 20,
     seed: 1,
     faults: { dropEveryMs: 0, stallEveryMs: 0, stallMs: 0, badChecksumRate: 0, garbageRate: 0 },
+    weekend: false,
   }),
   /** Record raw venue frames (JSON Lines, gzip, rotated) under dataDir/recordings. */
   record: z.boolean().default(false),
   enabled: z.boolean().default(true),
   /** Seconds without a venue message after which the connection is declared dead. */
   staleAfterMs: positiveInt('milliseconds').default(10_000),
+  /**
+   * ZeroMQ ROUTER port answering retransmission requests from the journal (docs/wire-format.md,
+   * "Retransmission"); bound on bindHost. Absent = no retransmission: subscribers store holes as gaps.
+   */
+  retransmitPort: port().optional(),
+  /** What the publisher keeps for retransmission: whichever bound is reached first evicts the oldest. */
+  journal: z
+    .strictObject({
+      /** Most records kept. */
+      maxRecords: positiveInt('a record count').default(200_000),
+      /** Oldest record kept, ms. */
+      maxAgeMs: positiveInt('milliseconds').default(60_000),
+      /** Most bytes kept (records are kept msgpack-encoded, ~200-1000 bytes each). */
+      maxBytes: positiveInt('bytes').default(128 * 1024 * 1024),
+    })
+    .default({ maxRecords: 200_000, maxAgeMs: 60_000, maxBytes: 128 * 1024 * 1024 }),
+  /** ZeroMQ send high-water mark per subscriber (messages, each a batch); past it PUB drops for that subscriber. */
+  sendHwm: nonNegativeInt('a message count').default(100_000),
 };
 
 export const krakenPublisherSchema = z.strictObject({
@@ -262,14 +283,30 @@ export const subscriberSchema = z.strictObject({
   /** Target measurement per record kind (`{"tick":"kraken_tick"}`); gap/status go to influxdb.eventsMeasurement. */
   measurements: z.record(z.string(), z.string().min(1)),
   retentionPolicy: z.string().default('high_frequency'),
-  batchSize: positiveInt('a line count').default(5000),
+  batchSize: positiveInt('a line count')
+    .max(1_000_000, { error: (iss) => `expected at most 1000000 lines, got ${describeValue(iss.input)}` })
+    .default(5000),
   flushIntervalMs: positiveInt('milliseconds').default(1000),
-  maxBatchBytes: positiveInt('bytes').default(4 * 1024 * 1024),
+  maxBatchBytes: positiveInt('bytes')
+    .max(256 * 1024 * 1024, { error: (iss) => `expected at most 256 MiB, got ${describeValue(iss.input)}` })
+    .default(4 * 1024 * 1024),
   gzip: z.boolean().default(true),
   /** Size cap of the on-disk spool used while the store is unreachable. */
   spoolMaxBytes: positiveInt('bytes').default(1024 * 1024 * 1024),
   /** ZeroMQ receive high-water mark (messages). */
-  rcvHwm: nonNegativeInt('a message count').default(100_000),
+  rcvHwm: nonNegativeInt('a message count')
+    .max(10_000_000, { error: (iss) => `expected at most 10000000 messages, got ${describeValue(iss.input)}` })
+    .default(100_000),
+  /** Gap recovery: ask publishers that have a retransmitPort for what the bus lost, and store it in order. */
+  recovery: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Give up on a hole (store it as a gap) after this long without progress, ms. */
+      holdTimeoutMs: positiveInt('milliseconds').default(10_000),
+      /** Most records held back behind open holes; past it the oldest hole is given up. */
+      maxHeldRecords: positiveInt('a record count').default(200_000),
+    })
+    .default({ enabled: true, holdTimeoutMs: 10_000, maxHeldRecords: 200_000 }),
   enabled: z.boolean().default(true),
 });
 export type SubscriberConfig = z.infer<typeof subscriberSchema>;
@@ -318,6 +355,35 @@ export const shutdownSchema = z.strictObject({
   signals: z.array(z.enum(['SIGINT', 'SIGTERM', 'SIGHUP'])).default(['SIGINT', 'SIGTERM']),
 });
 
+// ---------------------------------------------------------------- the bus (ZeroMQ) and its security
+
+/** Path of a file holding a secret (a key file); the secret itself is never in the config. */
+const secretFile = z.string().min(1).describe('Path of a file holding the secret (mode 0600); never the secret itself.');
+
+export const curveSchema = z.strictObject({
+  /** Encrypt and authenticate the bus with CURVE: publishers are CURVE servers, every reader a client. */
+  enabled: z.boolean().default(false),
+  /** Env var holding the publishers' CURVE public key (Z85; every reader needs it). */
+  serverPublicKeyEnv: envName.default('NBPY_CURVE_SERVER_PUBLIC_KEY'),
+  /** Env var holding the publishers' CURVE secret key (publisher hosts only). */
+  serverSecretKeyEnv: envName.default('NBPY_CURVE_SERVER_SECRET_KEY'),
+  /** Key file (`nbpy bus keygen --out`) used when the env vars are not set; subscriber hosts may hold it without secretKey. */
+  serverKeyFile: secretFile.optional(),
+  /** Env vars of the readers' own key pair; when unset each reader uses an ephemeral pair. */
+  clientPublicKeyEnv: envName.default('NBPY_CURVE_CLIENT_PUBLIC_KEY'),
+  clientSecretKeyEnv: envName.default('NBPY_CURVE_CLIENT_SECRET_KEY'),
+  clientKeyFile: secretFile.optional(),
+});
+
+export const busSchema = z.strictObject({
+  /** Largest bus message a reader accepts, bytes (ZeroMQ maxMessageSize): a bigger one drops the connection, not the process. */
+  maxMessageBytes: positiveInt('bytes')
+    .min(64 * 1024, { error: (iss) => `expected at least 65536 bytes, got ${describeValue(iss.input)}` })
+    .max(1024 * 1024 * 1024, { error: (iss) => `expected at most 1 GiB, got ${describeValue(iss.input)}` })
+    .default(64 * 1024 * 1024),
+  curve: curveSchema.default(curveSchema.parse({})),
+});
+
 // ---------------------------------------------------------------- grafana, console, storage, logging
 
 export const grafanaSchema = z.strictObject({
@@ -334,6 +400,11 @@ export const consoleSchema = z.strictObject({
   enabled: z.boolean().default(true),
   host,
   port: port().default(8080),
+  /**
+   * Env var holding the bearer token required when host is not loopback (NBPY_STATUS_TOKEN is used
+   * when this one is unset). Browsers open `/?token=...` once; the console then sets a cookie.
+   */
+  tokenEnv: envName.default('NBPY_CONSOLE_TOKEN'),
   /** Chart points kept per series in the browser (sampled, not every record). */
   maxPointsPerSeries: positiveInt('a point count').default(2000),
 });
@@ -370,6 +441,7 @@ export const configSchema = z.strictObject({
   storage: storageSchema.default(storageSchema.parse({})),
   publishers: z.array(publisherSchema).default([]),
   subscribers: z.array(subscriberSchema).default([]),
+  bus: busSchema.default(busSchema.parse({})),
   startup: startupSchema.default(startupSchema.parse({})),
   supervisor: supervisorSchema.default(supervisorSchema.parse({})),
   validation: validationSchema.default(validationSchema.parse({})),

@@ -10,8 +10,13 @@
  * one `state` event per second.
  *
  * Routes: `/` (page), `/static/*`, `/events` (SSE), `/api/state` (JSON snapshot), `/api/series`.
+ *
+ * Exposure: loopback by default. Bound elsewhere, every route needs the bearer token (env var
+ * `console.tokenEnv`, else NBPY_STATUS_TOKEN): an `Authorization: Bearer` header, or the cookie set
+ * when a browser opens `/?token=...` once (EventSource cannot send headers).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +24,7 @@ import type { Config } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { UsageError } from '../core/errors.js';
 import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
+import { curveClientKeys } from '../bus/curve.js';
 import { ConsoleModel, type ServiceSpec } from './state.js';
 
 export interface ConsoleOptions {
@@ -42,6 +48,8 @@ export interface ConsoleOptions {
   extraEndpoints?: string[];
   clock?: Clock;
   log?: (msg: string, obj?: Record<string, unknown>) => void;
+  /** Where the token (console.tokenEnv, NBPY_STATUS_TOKEN) and CURVE keys are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface ConsoleHandle {
@@ -68,6 +76,8 @@ export type ConsoleStateBody = ReturnType<ConsoleModel['snapshot']> & {
   config: { sample_interval_ms: number; max_points_per_series: number; stale_after_ms: number; storage: string };
   store_latest: Record<string, unknown>;
 };
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 const STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
 const STATIC_FILES: Record<string, string> = {
@@ -113,6 +123,14 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle>
   const healthIntervalMs = opts.healthIntervalMs ?? 1000;
   const healthTimeoutMs = opts.healthTimeoutMs ?? 1500;
   const staleAfterMs = opts.staleAfterMs ?? 5000;
+  const env = opts.env ?? process.env;
+  const token = env[config.console.tokenEnv] || env.NBPY_STATUS_TOKEN || undefined;
+  if (!LOOPBACK.has(host) && !token)
+    throw new UsageError(
+      `console on ${host} is not loopback: set a bearer token in ${config.console.tokenEnv} (or NBPY_STATUS_TOKEN), or bind 127.0.0.1`,
+    );
+  // The services' status endpoints need NBPY_STATUS_TOKEN when they are not on loopback.
+  const statusAuth: Record<string, string> = env.NBPY_STATUS_TOKEN ? { authorization: `Bearer ${env.NBPY_STATUS_TOKEN}` } : {};
   const services = servicesFromConfig(config);
   const model = new ConsoleModel(services, clock.nowMs(), { staleAfterMs, maxSeries: opts.maxSeries });
 
@@ -125,6 +143,8 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle>
   const sub = new BusSubscriber({
     endpoints,
     topics: [''],
+    curve: curveClientKeys(config.bus.curve, env),
+    maxMessageBytes: config.bus.maxMessageBytes,
     onDecodeError: (err, hex) => log('undecodable bus payload skipped', { error: err.message, sample: hex }),
   });
   const pump = (async () => {
@@ -158,7 +178,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle>
       await Promise.all(
         services.map(async (s) => {
           try {
-            const res = await fetch(s.healthUrl, { signal: AbortSignal.timeout(healthTimeoutMs) });
+            const res = await fetch(s.healthUrl, { headers: statusAuth, signal: AbortSignal.timeout(healthTimeoutMs) });
             const body = (await res.json()) as Record<string, unknown>;
             model.serviceHealth(s.name, clock.nowMs(), { body });
           } catch (e) {
@@ -169,7 +189,10 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle>
           // The subscribers' optional `/store/latest` route: newest stored records per measurement.
           if (s.kind === 'subscriber' && !noStoreLatest.has(s.name) && pollCount % 5 === 1) {
             try {
-              const res = await fetch(s.healthUrl.replace(/\/health$/, '/store/latest'), { signal: AbortSignal.timeout(healthTimeoutMs) });
+              const res = await fetch(s.healthUrl.replace(/\/health$/, '/store/latest'), {
+                headers: statusAuth,
+                signal: AbortSignal.timeout(healthTimeoutMs),
+              });
               if (res.status === 404) noStoreLatest.add(s.name);
               else if (res.ok) storeLatest[s.name] = await res.json();
             } catch {
@@ -216,8 +239,32 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle>
   void pollHealth();
 
   // ---------------------------------------------------------------- HTTP
+  // The cookie holds a hash of the token, not the token itself.
+  const cookieValue = token ? createHash('sha256').update(`nbpy-console:${token}`).digest('hex') : '';
+  const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+  const authorised = (req: IncomingMessage, url: URL): 'ok' | 'login' | 'denied' => {
+    if (!token) return 'ok';
+    if (same(req.headers.authorization ?? '', `Bearer ${token}`)) return 'ok';
+    const cookie = /(?:^|;\s*)nbpy_console=([0-9a-f]{64})/.exec(req.headers.cookie ?? '')?.[1];
+    if (cookie && same(cookie, cookieValue)) return 'ok';
+    const q = url.searchParams.get('token');
+    return q !== null && same(q, token) ? 'login' : 'denied';
+  };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const reqUrl = new URL(req.url ?? '/', 'http://localhost');
+    const path = reqUrl.pathname;
+    const auth = authorised(req, reqUrl);
+    if (auth === 'denied') {
+      res
+        .writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' })
+        .end('bearer token required (open /?token=... once)\n');
+      return;
+    }
+    if (auth === 'login') {
+      // Drop the token from the address bar (and history) at once.
+      res.writeHead(303, { location: path, 'set-cookie': `nbpy_console=${cookieValue}; HttpOnly; SameSite=Strict; Path=/` }).end();
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET' }).end();
       return;

@@ -23,6 +23,8 @@ export interface StatusServer {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** A peer address on this host (IPv4 loopback, IPv6 loopback, IPv4-mapped loopback). */
+const LOOPBACK_PEER = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
 
 export async function startStatusServer(opts: {
   host: string;
@@ -38,9 +40,12 @@ export async function startStatusServer(opts: {
     throw new Error(
       `status endpoint on ${opts.host}:${opts.port} is not loopback: set a bearer token (NBPY_STATUS_TOKEN) or bind 127.0.0.1`,
     );
-  const expected = opts.token ? Buffer.from(`Bearer ${opts.token}`) : undefined;
+  // The token guards the endpoint from other hosts. Clients on this host (nbpy's own probes, the
+  // console, `nbpy status`) are exempt: they could read the same numbers from the process anyway.
+  const expected = opts.token && !LOOPBACK.has(opts.host) ? Buffer.from(`Bearer ${opts.token}`) : undefined;
   const authorised = (req: IncomingMessage) => {
     if (!expected) return true;
+    if (LOOPBACK_PEER.test(req.socket.remoteAddress ?? '')) return true;
     const got = Buffer.from(req.headers.authorization ?? '');
     return got.length === expected.length && timingSafeEqual(got, expected);
   };

@@ -15,6 +15,7 @@
  *   store the lookup goes through the subscriber route GET /store/has?measurement&session&seq&time_us.
  */
 import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
+import { curveClientKeys } from '../bus/curve.js';
 import type { BusRecord } from '../core/records.js';
 import type { Config } from '../config/schema.js';
 import { enabledServices, storedMeasurements } from '../health/evaluate.js';
@@ -38,7 +39,13 @@ export async function sampleBus(config: Config, windowMs: number, onStart?: () =
   const { publishers } = enabledServices(config);
   const tally = new BusTally();
   if (publishers.length === 0) return tally;
-  const sub = new BusSubscriber({ endpoints: publishers.map((p) => tcpEndpoint(p.connectHost, p.port)), topics: [''], heartbeats: true });
+  const sub = new BusSubscriber({
+    endpoints: publishers.map((p) => tcpEndpoint(p.connectHost, p.port)),
+    topics: [''],
+    heartbeats: true,
+    curve: curveClientKeys(config.bus.curve),
+    maxMessageBytes: config.bus.maxMessageBytes,
+  });
   const timer = setTimeout(() => sub.close(), windowMs);
   onStart?.();
   try {

@@ -26,10 +26,12 @@ type Raw = Record<string, unknown> & {
 export async function testConfig(edit?: (raw: Raw) => void): Promise<TestConfig> {
   const raw = JSON.parse(readFileSync(join(repoRoot, 'config/demo.json'), 'utf8')) as Raw;
   const dir = mkdtempSync(join(tmpdir(), 'nbpy-test-'));
-  const ports = await freePorts(raw.publishers.length * 2 + raw.subscribers.length + 1);
+  const ports = await freePorts(raw.publishers.length * 3 + raw.subscribers.length + 1);
   raw.publishers.forEach((p) => {
     p.port = ports.pop();
     p.statusPort = ports.pop();
+    const retransmit = ports.pop();
+    if (p.retransmitPort !== undefined) p.retransmitPort = retransmit;
   });
   raw.subscribers.forEach((s) => (s.port = ports.pop()));
   raw.console.port = ports.pop();

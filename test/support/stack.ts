@@ -33,11 +33,12 @@ export async function makeStack(o: StackOptions): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'nbpy-stack-'));
   const pubs = demo.publishers.filter((p: { name: string }) => p.name in o.publishers);
   const subs = demo.subscribers.filter((s: { name: string }) => o.subscribers.includes(s.name));
-  const ports = await freePorts(pubs.length * 2 + subs.length);
+  const ports = await freePorts(pubs.length * 3 + subs.length);
   let i = 0;
   for (const p of pubs) {
     p.port = ports[i++];
     p.statusPort = ports[i++];
+    p.retransmitPort = ports[i++];
     p.source = { type: 'simulated', ratePerS: o.publishers[p.name], seed: 1 };
   }
   for (const s of subs) {

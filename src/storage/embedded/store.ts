@@ -16,7 +16,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBAppender, DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { BusRecord } from '../../core/records.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { NbpyError } from '../../core/errors.js';
@@ -311,6 +311,8 @@ export class EmbeddedSink implements Sink {
     if (this.conn) return this.conn;
     try {
       if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+      // Loaded on first use: the native module costs ~1 s of start-up that publishers never need.
+      const { DuckDBInstance } = await import('@duckdb/node-api');
       const instance = await DuckDBInstance.create(this.path);
       let conn: DuckDBConnection;
       try {

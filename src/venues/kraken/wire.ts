@@ -14,7 +14,16 @@ export interface KrakenTransportOptions {
   handshakeTimeoutMs?: number;
   /** Where receive times come from (tests inject a fake clock). */
   clock?: Clock;
+  /**
+   * Largest frame accepted, bytes (ws maxPayload). A bigger frame is refused from its header, before it
+   * is buffered: the connection closes (1009) and the feed reconnects, so a hostile or broken peer cannot
+   * make the process hold more than this per frame. Kraken's largest (a 1000-level book snapshot) is well under 1 MiB.
+   */
+  maxPayloadBytes?: number;
 }
+
+/** Default {@link KrakenTransportOptions.maxPayloadBytes}: 16 MiB (ws's own default is 100 MiB). */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 
 /** A pull queue of frames that ends when the socket closes. */
 class FrameQueue implements AsyncIterable<Frame> {
@@ -77,7 +86,11 @@ export function createKrakenTransport(url: string = KRAKEN_V2_URL, opts: KrakenT
           reject(new NbpyError('E_ABORTED', `connect to ${url} aborted`, false));
           return;
         }
-        const ws = new WebSocket(url, { handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000, perMessageDeflate: false });
+        const ws = new WebSocket(url, {
+          handshakeTimeout: opts.handshakeTimeoutMs ?? 10_000,
+          perMessageDeflate: false,
+          maxPayload: opts.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+        });
         const frames = new FrameQueue();
         let open = false;
         const onAbort = (): void => ws.terminate();

@@ -1,0 +1,577 @@
+/**
+ * `npm run bench -- e2e [--seconds N] [--rate R|max] [--store influxdb|embedded] [--report FILE]
+ *   [--flush-ms N] [--kraken-symbols N] [--betfair-markets N] [--betfair-full-depth] [--profile DIR]
+ *   [--no-build] [--keep]`
+ *
+ * The whole system as a user runs it: `nbpy start --json` on a config derived from config/demo.json
+ * (private influxd by the process provider on a free port, or the embedded store; data/run/log dirs
+ * in a temp dir; each publisher's simulator at R/5 messages/s, `max` = ratePerS 0), a measured
+ * window of N seconds, then `nbpy stop --json`. Measures published and persisted rates (total and per
+ * topic), records lost (per publisher session: last_seq from /health and the session files, against
+ * the points stored for that session, counted after the stop), receive-to-queryable latency of
+ * records sampled from the bus, CPU seconds and peak RSS per process, start and stop times.
+ * See docs/PERFORMANCE.md for the method.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { BusSubscriber } from '../src/bus/subscriber.js';
+import type { BusRecord } from '../src/core/records.js';
+import { pointTimeNs } from '../src/storage/fields.js';
+import { freePort } from '../test/support/ports.js';
+import { ProcTracker, pidsByCmdline } from './e2e/proc.js';
+import { summariseProfileFile, type ProfileEntry } from './e2e/profile.js';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const nbpyBin = join(repoRoot, 'dist', 'bin', 'nbpy.js');
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Json = any;
+
+export interface E2eOptions {
+  seconds: number;
+  /** Total simulated messages/s over the five publishers; 0 = as fast as possible. */
+  rate: number;
+  store: 'influxdb' | 'embedded';
+  report: string;
+  flushMs?: number;
+  krakenSymbols?: number;
+  betfairMarkets?: number;
+  betfairFullDepth: boolean;
+  profileDir?: string;
+  build: boolean;
+  keep: boolean;
+  warmupS: number;
+}
+
+export function parseArgs(args: string[]): E2eOptions {
+  const get = (k: string) => {
+    const i = args.indexOf(k);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const num = (k: string) => (get(k) === undefined ? undefined : Number(get(k)));
+  const rate = get('--rate') ?? '20000';
+  const store = get('--store') ?? 'influxdb';
+  if (store !== 'influxdb' && store !== 'embedded') throw new Error(`--store influxdb|embedded, got ${store}`);
+  return {
+    seconds: num('--seconds') ?? 30,
+    rate: rate === 'max' ? 0 : Number(rate),
+    store,
+    report: get('--report') ?? join(repoRoot, 'artifacts', 'bench-e2e.json'),
+    flushMs: num('--flush-ms'),
+    krakenSymbols: num('--kraken-symbols'),
+    betfairMarkets: num('--betfair-markets'),
+    betfairFullDepth: args.includes('--betfair-full-depth'),
+    profileDir: get('--profile') ? resolve(get('--profile')!) : undefined,
+    build: !args.includes('--no-build'),
+    keep: args.includes('--keep'),
+    warmupS: num('--warmup') ?? 3,
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A free port p with p+2 free too (the process provider puts influxd's RPC listener on p+2). */
+async function influxPort(): Promise<number> {
+  for (;;) {
+    const p = await freePort();
+    if (p > 65000) continue;
+    const ok = await new Promise<boolean>((res) => {
+      import('node:net').then(({ createServer }) => {
+        const s = createServer();
+        s.once('error', () => res(false));
+        s.listen(p + 2, '127.0.0.1', () => s.close(() => res(true)));
+      });
+    });
+    if (ok) return p;
+  }
+}
+
+async function makeConfig(o: E2eOptions, dir: string): Promise<Json> {
+  const raw = JSON.parse(readFileSync(join(repoRoot, 'config', 'demo.json'), 'utf8'));
+  delete raw.$schema;
+  const perPub = o.rate === 0 ? 0 : Math.max(1, Math.round(o.rate / raw.publishers.length));
+  for (const p of raw.publishers) {
+    p.port = await freePort();
+    p.statusPort = await freePort();
+    if (p.retransmitPort !== undefined) p.retransmitPort = await freePort();
+    // ratePerS counts venue messages; a Kraken trade message carries ~1.5 trades (measured), the
+    // other simulated feeds one record per message, so the total is close to R records/s.
+    p.source = { ...p.source, ratePerS: p.venue === 'kraken' && p.feed === 'trade' ? Math.round(perPub / 1.5) : perPub };
+    if (p.venue === 'kraken' && o.krakenSymbols)
+      p.instruments = Array.from({ length: o.krakenSymbols }, (_, i) => (i === 0 ? 'BTC/USD' : i === 1 ? 'ETH/USD' : `X${i}/USD`));
+    if (p.venue === 'betfair' && o.betfairMarkets)
+      p.markets = Array.from({ length: o.betfairMarkets }, (_, i) => `1.${String(180000000 + i * 7919)}`);
+    if (p.venue === 'betfair' && o.betfairFullDepth) p.dataFields = ['EX_ALL_OFFERS', 'EX_TRADED', 'EX_TRADED_VOL', 'EX_LTP', 'EX_MARKET_DEF'];
+  }
+  for (const s of raw.subscribers) {
+    s.port = await freePort();
+    if (o.flushMs) s.flushIntervalMs = o.flushMs;
+  }
+  raw.console.port = await freePort();
+  raw.dataDir = join(dir, 'data');
+  raw.runDir = join(dir, 'run');
+  raw.logging.dir = join(dir, 'logs');
+  raw.storage.backend = o.store;
+  raw.backing.influxdb.provider = 'process';
+  raw.backing.influxdb.url = `http://127.0.0.1:${await influxPort()}`;
+  return raw;
+}
+
+function nbpy(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((res) => {
+    const c = spawn(process.execPath, [nbpyBin, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-8000)));
+    c.once('exit', (code) => res({ code, out, err }));
+  });
+}
+
+async function getJson(port: number, path: string): Promise<Json> {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(10_000) });
+  return r.json();
+}
+
+const lastJson = (out: string): Json => {
+  const lines = out.trim().split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    try {
+      return JSON.parse(lines[i]!);
+    } catch {
+      // not JSON
+    }
+  }
+  // the whole output may be one pretty-printed object
+  return JSON.parse(out);
+};
+
+function quantile(sorted: number[], q: number): number {
+  if (!sorted.length) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+interface Sample {
+  measurement: string;
+  subscriberPort: number;
+  session: string;
+  seq: number;
+  tsEventUs: number;
+  tsRecvUs: number;
+  foundUs?: number;
+}
+
+export async function run(args: string[]): Promise<string> {
+  const o = parseArgs(args);
+  if (o.build) execFileSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: ['ignore', 'ignore', 'inherit'] });
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-bench-e2e-'));
+  const raw = await makeConfig(o, dir);
+  const configPath = join(dir, 'config.json');
+  writeFileSync(configPath, JSON.stringify(raw, null, 2));
+  const influxUrl: string = raw.backing.influxdb.url;
+  const db: string = raw.influxdb.database;
+  const log = (s: string) => process.stderr.write(`e2e: ${s}\n`);
+  log(`config ${configPath}; rate ${o.rate || 'max'}/s, store ${o.store}, flush ${o.flushMs ?? 1000} ms, ${o.seconds} s`);
+
+  // An interrupted benchmark still stops what it started.
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: stopping the system`);
+    void nbpy(['stop', '--json', '--config', configPath]).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const startEnv = { ...process.env };
+  if (o.profileDir) {
+    mkdirSync(o.profileDir, { recursive: true });
+    startEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${o.profileDir}`.trim();
+  }
+  const t0 = performance.now();
+  const started = await nbpy(['start', '--json', '--config', configPath], startEnv);
+  const startWallS = (performance.now() - t0) / 1000;
+  let startJson: Json;
+  try {
+    startJson = lastJson(started.out);
+  } catch {
+    startJson = { ok: false, error: started.err };
+  }
+  if (started.code !== 0 || !startJson.ok) {
+    await nbpy(['stop', '--json', '--config', configPath]);
+    throw new Error(`nbpy start failed (exit ${started.code}): ${JSON.stringify(startJson)}\n${started.err.slice(-2000)}`);
+  }
+  const startS: number = startJson.start_s;
+  log(`up in ${startS} s (nbpy start took ${startWallS.toFixed(2)} s wall)`);
+
+  // Topic and measurement routing from the config.
+  const pubs: Json[] = raw.publishers;
+  const subs: Json[] = raw.subscribers;
+  const subFor = (topic: string) => subs.find((s) => s.topics.some((t: string) => topic.startsWith(t)));
+  const measurementOf = (r: BusRecord): string | undefined => {
+    const s = subFor(r.topic);
+    if (!s) return undefined;
+    return s.measurements[r.kind] ?? (r.kind === 'gap' || r.kind === 'status' ? raw.influxdb.eventsMeasurement : undefined);
+  };
+
+  // Processes.
+  const procs = new ProcTracker();
+  const discover = async () => {
+    const st = lastJson((await nbpy(['status', '--json', '--config', configPath])).out);
+    if (st.supervisor?.pid) procs.track(st.supervisor.pid, 'supervisor', 'supervisor');
+    for (const s of st.services ?? []) if (s.pid) procs.track(s.pid, s.name, s.kind);
+    if (o.store === 'influxdb') for (const pid of pidsByCmdline(join(raw.dataDir, 'influxdb', 'influxd.conf'))) procs.track(pid, 'influxd', 'backing');
+  };
+  await discover();
+
+  // Publisher sessions: session -> { publisher, last_seq }.
+  const sessions = new Map<string, { publisher: string; topic: string; lastSeq: number }>();
+  const pollHealth = async (retry = false): Promise<{ pubH: Json[]; subH: Json[] }> => {
+    const pubH = await Promise.all(pubs.map((p) => getJson(p.statusPort, '/health').catch(() => undefined)));
+    const subH = await Promise.all(subs.map((s) => getJson(s.port, '/health').catch(() => undefined)));
+    if (retry && [...pubH, ...subH].some((h) => !h)) return pollHealth(true);
+    pubH.forEach((h, i) => {
+      if (!h?.session) return;
+      const prev = sessions.get(h.session);
+      sessions.set(h.session, { publisher: pubs[i].name, topic: pubs[i].topic, lastSeq: Math.max(prev?.lastSeq ?? 0, h.last_seq) });
+    });
+    return { pubH, subH };
+  };
+
+  // Latency samples from the bus: one record per topic every 200 ms, after the warm-up.
+  const samples: Sample[] = [];
+  const bus = new BusSubscriber({ endpoints: pubs.map((p) => `tcp://127.0.0.1:${p.port}`), topics: [''] });
+  let sampling = false;
+  const lastSampleMs = new Map<string, number>();
+  const busLoop = (async () => {
+    for await (const batch of bus.batches()) {
+      if (!sampling) continue;
+      const r = batch[batch.length - 1]!;
+      if (r.kind === 'heartbeat') continue;
+      const now = performance.now();
+      if (now - (lastSampleMs.get(r.topic) ?? 0) < 200) continue;
+      const m = measurementOf(r);
+      const s = subFor(r.topic);
+      if (!m || !s) continue;
+      lastSampleMs.set(r.topic, now);
+      samples.push({
+        measurement: m,
+        subscriberPort: s.port,
+        session: r.session,
+        seq: r.seq,
+        tsEventUs: r.ts_event_us,
+        tsRecvUs: r.ts_recv_us,
+      });
+    }
+  })().catch((e: Error) => log(`bus sampler: ${e.message}`));
+
+  let polling = true;
+  const rp: string = subs[0]?.retentionPolicy ?? 'autogen';
+  const pollStore = (async () => {
+    while (polling) {
+      // The oldest pending samples only, a few per request: the probes must not load the store they measure.
+      const pending = samples.filter((s) => s.foundUs === undefined).slice(0, o.store === 'influxdb' ? 25 : 10);
+      if (!pending.length) {
+        await sleep(10);
+        continue;
+      }
+      try {
+        if (o.store === 'influxdb') {
+          const q = pending
+            .map(
+              (s) =>
+                `SELECT count("seq") FROM "${db}"."${rp}"."${s.measurement}" WHERE "session" = '${s.session}' AND time = ${pointTimeNs(s.tsEventUs, s.seq)}`,
+            )
+            .join(';');
+          const r = await fetch(`${influxUrl}/query?db=${db}&q=${encodeURIComponent(q)}`, { signal: AbortSignal.timeout(10_000) });
+          const body = (await r.json()) as Json;
+          const now = Date.now() * 1000;
+          for (const res of body.results ?? []) if (res.series?.length) pending[res.statement_id]!.foundUs = now;
+        } else {
+          await Promise.all(
+            pending.map(async (s) => {
+              const r = await getJson(
+                s.subscriberPort,
+                `/store/has?measurement=${s.measurement}&session=${s.session}&seq=${s.seq}&time_us=${s.tsEventUs}`,
+              );
+              if (r.found) s.foundUs = Date.now() * 1000;
+            }),
+          );
+        }
+      } catch (e) {
+        log(`store poll: ${(e as Error).message}`);
+      }
+      await sleep(50);
+    }
+  })();
+
+  // Warm-up, then the measured window.
+  const ticker = setInterval(() => procs.sample(), 500);
+  let stopJson: Json = {};
+  let stopWallS = 0;
+  const timeline: Json[] = [];
+  let w0: { pubH: Json[]; subH: Json[] } | undefined;
+  let w1: { pubH: Json[]; subH: Json[] } | undefined;
+  let windowS = 0;
+  try {
+    await sleep(o.warmupS * 1000);
+    await discover();
+    procs.markWindow();
+    w0 = await pollHealth(true);
+    const tw0 = performance.now();
+    sampling = true;
+    for (let i = 0; performance.now() - tw0 < o.seconds * 1000 - 500; i++) {
+      await sleep(Math.max(0, tw0 + (i + 1) * 1000 - performance.now()));
+      const h = await pollHealth();
+      const out = h.pubH.reduce((a, x) => a + (x?.records_out ?? 0), 0);
+      const written = h.subH.reduce((a, x) => a + (x?.points_written ?? 0), 0);
+      const queued = h.subH.reduce((a, x) => a + (x?.queue_depth ?? 0), 0);
+      timeline.push({ t_s: Math.round((performance.now() - tw0) / 100) / 10, records_out: out, points_written: written, queued });
+      if (i % 5 === 4) log(`${i + 1} s: ${out.toLocaleString('en')} published, ${written.toLocaleString('en')} written, ${queued} held`);
+      if (i % 10 === 9) await discover();
+    }
+    const tw1 = performance.now();
+    w1 = await pollHealth(true);
+    windowS = ((tw1 + performance.now()) / 2 - tw0) / 1000;
+    sampling = false;
+    procs.sample();
+    // Let the last samples become visible (latency of the tail), bounded.
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && samples.some((s) => s.foundUs === undefined)) await sleep(50);
+    procs.sample();
+  } finally {
+    clearInterval(ticker);
+    polling = false;
+    bus.close();
+    await pollStore;
+    await busLoop;
+    const ts = performance.now();
+    const stopped = await nbpy(['stop', '--json', '--config', configPath]);
+    stopWallS = (performance.now() - ts) / 1000;
+    try {
+      stopJson = lastJson(stopped.out);
+    } catch {
+      stopJson = { ok: false, error: stopped.err };
+    }
+  }
+  log(`stopped in ${stopJson.stop_s} s`);
+
+  // Final sequence numbers: the session files a clean stop leaves.
+  const sessDir = join(raw.runDir, 'sessions');
+  if (existsSync(sessDir))
+    for (const f of readdirSync(sessDir).filter((x) => x.endsWith('.json'))) {
+      const s = JSON.parse(readFileSync(join(sessDir, f), 'utf8'));
+      const name = f.replace(/\.json$/, '');
+      const p = pubs.find((x) => x.name === name);
+      const prev = sessions.get(s.session);
+      sessions.set(s.session, { publisher: name, topic: p?.topic ?? '?', lastSeq: Math.max(prev?.lastSeq ?? 0, s.last_seq) });
+    }
+
+  // Stored per session, counted after the stop (everything flushed).
+  const stored = o.store === 'influxdb' ? await countInflux(raw, dir) : await countEmbedded(raw);
+  const perTopic: Record<string, Json> = {};
+  let publishedTotal = 0;
+  let storedTotal = 0;
+  for (const [session, s] of sessions) {
+    const t = (perTopic[s.topic] ??= { published: 0, stored: 0, lost: 0, sessions: 0 });
+    const c = stored.get(session);
+    const n = c?.n ?? 0;
+    t.published += s.lastSeq;
+    t.stored += n;
+    t.lost += Math.max(0, s.lastSeq - n);
+    // Records never stored at the head of a session (published before any subscriber was connected).
+    t.lost_at_session_start = (t.lost_at_session_start ?? 0) + (c ? Math.min(s.lastSeq, c.minSeq - 1) : s.lastSeq);
+    t.sessions++;
+    publishedTotal += s.lastSeq;
+    storedTotal += n;
+  }
+  const lost = Object.values(perTopic).reduce((a: number, t: Json) => a + t.lost, 0);
+  const lostAtStart = Object.values(perTopic).reduce((a: number, t: Json) => a + (t.lost_at_session_start ?? 0), 0);
+
+  // Rates over the window, per topic.
+  let pubRate = 0;
+  let persistRate = 0;
+  pubs.forEach((p, i) => {
+    const d = (w1?.pubH[i]?.records_out ?? 0) - (w0?.pubH[i]?.records_out ?? 0);
+    const f = (w1?.pubH[i]?.frames_in ?? 0) - (w0?.pubH[i]?.frames_in ?? 0);
+    const t = (perTopic[p.topic] ??= { published: 0, stored: 0, lost: 0, sessions: 0 });
+    t.published_per_s = Math.round(d / windowS);
+    t.frames_per_s = Math.round(f / windowS);
+    t.simulated_msgs_per_s = p.source.ratePerS;
+    pubRate += d / windowS;
+  });
+  subs.forEach((s, i) => {
+    const d = (w1?.subH[i]?.points_written ?? 0) - (w0?.subH[i]?.points_written ?? 0);
+    const topic = pubs.find((p) => s.topics.some((x: string) => p.topic.startsWith(x)))?.topic ?? s.name;
+    const t = (perTopic[topic] ??= { published: 0, stored: 0, lost: 0, sessions: 0 });
+    t.persisted_per_s = Math.round(d / windowS);
+    persistRate += d / windowS;
+  });
+
+  // Latency.
+  const lat = samples
+    .filter((s) => s.foundUs !== undefined)
+    .map((s) => (s.foundUs! - s.tsRecvUs) / 1000)
+    .sort((a, b) => a - b);
+  const latency = {
+    samples: samples.length,
+    found: lat.length,
+    p50_ms: Math.round(quantile(lat, 0.5)),
+    p99_ms: Math.round(quantile(lat, 0.99)),
+    max_ms: Math.round(lat[lat.length - 1] ?? NaN),
+  };
+
+  // Processes.
+  const processes = [...procs.procs].map(([pid, p]) => ({
+    name: p.name,
+    kind: p.kind,
+    pid,
+    cpu_s: p.last && p.first ? Math.round((p.last.cpuS - p.first.cpuS) * 100) / 100 : null,
+    cpu_pct: p.last && p.first ? Math.round(((p.last.cpuS - p.first.cpuS) / windowS) * 1000) / 10 : null,
+    cpu_total_s: p.last ? Math.round(p.last.cpuS * 100) / 100 : null,
+    peak_rss_mb: Math.round((p.peakRssBytes / 1048576) * 10) / 10,
+  }));
+  const maxRss = Math.max(0, ...processes.map((p) => p.peak_rss_mb));
+
+  let profiles: Record<string, { totalMs: number; entries: ProfileEntry[] }> | undefined;
+  if (o.profileDir) {
+    profiles = {};
+    const byPid = new Map(processes.map((p) => [p.pid, p.name]));
+    for (const f of readdirSync(o.profileDir).filter((x) => x.endsWith('.cpuprofile'))) {
+      const pid = Number(f.split('.')[3]);
+      const name = byPid.get(pid);
+      if (!name) continue;
+      profiles[name] = summariseProfileFile(join(o.profileDir, f));
+    }
+  }
+
+  const report = {
+    when: new Date().toISOString(),
+    options: { ...o, report: undefined },
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    window_s: Math.round(windowS * 10) / 10,
+    published_per_s: Math.round(pubRate),
+    persisted_per_s: Math.round(persistRate),
+    published_total: publishedTotal,
+    stored_total: storedTotal,
+    lost,
+    lost_at_session_start: lostAtStart,
+    per_topic: perTopic,
+    sessions: Object.fromEntries(sessions),
+    latency,
+    processes,
+    max_rss_mb: maxRss,
+    start_s: startS,
+    start_wall_s: Math.round(startWallS * 100) / 100,
+    stop_s: stopJson.stop_s,
+    stop_wall_s: Math.round(stopWallS * 100) / 100,
+    stop: stopJson,
+    timeline,
+    profiles,
+  };
+  mkdirSync(dirname(o.report), { recursive: true });
+  writeFileSync(o.report, JSON.stringify(report, null, 2));
+
+  console.log(`\nend to end, ${o.store}, rate ${o.rate || 'max'}/s, flush ${o.flushMs ?? 1000} ms, window ${report.window_s} s`);
+  console.table(
+    Object.entries(perTopic).map(([topic, t]) => ({
+      topic,
+      'published/s': t.published_per_s,
+      'persisted/s': t.persisted_per_s,
+      published: t.published,
+      stored: t.stored,
+      lost: t.lost,
+      'lost at start': t.lost_at_session_start,
+    })),
+  );
+  console.table(processes.map((p) => ({ process: p.name, kind: p.kind, 'cpu s': p.cpu_s, 'cpu %': p.cpu_pct, 'peak RSS MB': p.peak_rss_mb })));
+  console.log(
+    `latency receive -> queryable: p50 ${latency.p50_ms} ms, p99 ${latency.p99_ms} ms, max ${latency.max_ms} ms (${latency.found}/${latency.samples} samples)`,
+  );
+  console.log(`start ${startS} s, stop ${stopJson.stop_s} s; report ${o.report}`);
+  if (profiles)
+    for (const [name, p] of Object.entries(profiles)) {
+      console.log(`\nprofile ${name} (${p.totalMs} ms sampled):`);
+      for (const e of p.entries.slice(0, 8)) console.log(`  ${String(e.selfPct).padStart(5)}%  ${e.fn}  ${e.where}`);
+    }
+  if (!o.keep) rmSync(dir, { recursive: true, force: true });
+  else log(`kept ${dir}`);
+  return `bench e2e persisted_per_s=${Math.round(persistRate)} lost=${lost} p99_ms=${latency.p99_ms} max_rss_mb=${Math.round(maxRss)} start_s=${startS} stop_s=${stopJson.stop_s}`;
+}
+
+/** Points stored for one publisher session, and the lowest seq stored (seq - 1 below it were never stored). */
+interface Counted {
+  n: number;
+  minSeq: number;
+}
+
+function add(out: Map<string, Counted>, session: string, n: number, minSeq: number): void {
+  const c = out.get(session) ?? { n: 0, minSeq: Infinity };
+  c.n += n;
+  if (Number.isFinite(minSeq)) c.minSeq = Math.min(c.minSeq, minSeq);
+  out.set(session, c);
+}
+
+/** Points per publisher session in InfluxDB: a private influxd on the stopped system's data dir. */
+async function countInflux(raw: Json, dir: string): Promise<Map<string, Counted>> {
+  const conf = join(raw.dataDir, 'influxdb', 'influxd.conf');
+  const url: string = raw.backing.influxdb.url;
+  const child = spawn('influxd', ['run', '-config', conf], { stdio: 'ignore' });
+  const out = new Map<string, Counted>();
+  try {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const ok = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.ok || r.status === 204,
+        () => false,
+      );
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error(`influxd on ${dir} did not come back for counting`);
+      await sleep(100);
+    }
+    const db: string = raw.influxdb.database;
+    const q = async (s: string): Promise<Json> =>
+      (await fetch(`${url}/query?db=${db}&q=${encodeURIComponent(s)}`, { signal: AbortSignal.timeout(120_000) })).json();
+    const rps = ((await q(`SHOW RETENTION POLICIES ON "${db}"`)).results[0].series?.[0]?.values ?? []).map((v: Json[]) => v[0]);
+    for (const rp of rps) {
+      for (const m of Object.keys(raw.influxdb.measurements)) {
+        if (m === raw.influxdb.healthMeasurement) continue;
+        const where = m === raw.influxdb.eventsMeasurement ? ` WHERE "reason" != 'sequence'` : '';
+        const r = await q(`SELECT count("seq"), min("seq") FROM "${db}"."${rp}"."${m}"${where} GROUP BY "session"`);
+        for (const s of r.results?.[0]?.series ?? []) add(out, s.tags?.session as string, Number(s.values?.[0]?.[1] ?? 0), Number(s.values?.[0]?.[2]));
+      }
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+  }
+  return out;
+}
+
+/** Points per publisher session in the subscribers' DuckDB files (after the stop: no writer holds them). */
+async function countEmbedded(raw: Json): Promise<Map<string, Counted>> {
+  const out = new Map<string, Counted>();
+  const edir = join(raw.dataDir, 'embedded');
+  if (!existsSync(edir)) return out;
+  for (const f of readdirSync(edir).filter((x) => x.endsWith('.duckdb'))) {
+    const inst = await DuckDBInstance.create(join(edir, f), { access_mode: 'READ_ONLY' });
+    const conn = await inst.connect();
+    try {
+      const tables = (await conn.runAndReadAll(`SELECT table_name FROM information_schema.tables`)).getRowObjectsJS();
+      for (const t of tables) {
+        const m = String(t.table_name);
+        if (m === raw.influxdb.healthMeasurement || !(m in raw.influxdb.measurements)) continue;
+        const where = m === raw.influxdb.eventsMeasurement ? ` WHERE reason IS DISTINCT FROM 'sequence'` : '';
+        const rows = (
+          await conn.runAndReadAll(`SELECT session, count(*)::DOUBLE AS n, min(seq)::DOUBLE AS first FROM "${m}"${where} GROUP BY session`)
+        ).getRowObjectsJS();
+        for (const r of rows) add(out, String(r.session), Number(r.n), Number(r.first));
+      }
+    } finally {
+      conn.closeSync();
+      inst.closeSync?.();
+    }
+  }
+  return out;
+}

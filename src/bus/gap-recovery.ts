@@ -1,0 +1,271 @@
+/**
+ * In-order release with gap recovery (pure state; the sockets are in retransmit.ts).
+ *
+ * Per publisher session, records are released strictly in seq order. When a hole opens (the
+ * SequenceTracker saw one, or a persisted last-seen seq says so after a restart), the missing range is
+ * requested from the publisher's journal and later records of that session are held until every
+ * missing seq has either been retransmitted or been declared lost: by the publisher (the journal no
+ * longer has it), by the hold deadline passing without progress, or because holding more would pass
+ * `maxHeldRecords`. A lost range becomes a gap record (made by the caller's `gapRecord`) released at
+ * its place in the sequence. Retransmitted or live records that arrive after their seq was released
+ * or given up are dropped and counted.
+ */
+import type { BusRecord } from '../core/records.js';
+
+export interface LostRange {
+  publisher: string;
+  session: string;
+  first: number;
+  last: number;
+  /** ts_event_us of the last record released before the range (0 when none). */
+  prevEventUs: number;
+  /** The record after the range when known, else the latest record seen of the session. */
+  context: BusRecord;
+}
+
+export interface RecoveryRequest {
+  publisher: string;
+  session: string;
+  first: number;
+  last: number;
+}
+
+export interface GapRecoveryOptions {
+  /** Give up on a hole when this long passes without progress on it, ms. */
+  holdTimeoutMs: number;
+  /** Most records held back behind open holes (over all sessions); past it the oldest hole is given up. */
+  maxHeldRecords: number;
+  /** Monotonic ms. */
+  nowMs: () => number;
+  onRequest: (req: RecoveryRequest) => void;
+  /** The record stored for a lost range (kind gap, reason 'sequence'). */
+  gapRecord: (lost: LostRange) => BusRecord;
+}
+
+export interface GapRecoveryStats {
+  /** Holes whose every missing record was retransmitted. */
+  gaps_recovered: number;
+  records_recovered: number;
+  /** Lost ranges released as gap records. */
+  gaps_unrecovered: number;
+  records_unrecovered: number;
+  /** Records held now behind open holes. */
+  held: number;
+  /** Live or retransmitted records dropped because their seq was already released or given up. */
+  duplicates: number;
+}
+
+interface Hole {
+  first: number;
+  last: number;
+  deadline: number;
+  lost: boolean;
+}
+
+interface SessionState {
+  publisher: string;
+  /** Next seq to release. */
+  next: number;
+  /** Highest seq known to exist (received or inside a hole). */
+  maxSeen: number;
+  held: Map<number, BusRecord>;
+  holes: Hole[];
+  /** Ranges the publisher said it cannot give. */
+  lost: [number, number][];
+  prevEventUs: number;
+  ctx: BusRecord | undefined;
+}
+
+export class GapRecovery {
+  private readonly sessions = new Map<string, SessionState>();
+  private out: BusRecord[] = [];
+  private heldTotal = 0;
+  readonly stats: Omit<GapRecoveryStats, 'held'> = {
+    gaps_recovered: 0,
+    records_recovered: 0,
+    gaps_unrecovered: 0,
+    records_unrecovered: 0,
+    duplicates: 0,
+  };
+
+  constructor(private readonly opts: GapRecoveryOptions) {}
+
+  /** A session last released up to `last` by an earlier run of this process. */
+  seed(session: string, publisher: string, last: number): void {
+    if (this.sessions.has(session)) return;
+    this.sessions.set(session, this.fresh(publisher, last + 1));
+  }
+
+  private fresh(publisher: string, next: number): SessionState {
+    // One session per publisher is live; an older one with nothing pending is done.
+    for (const [k, s] of this.sessions) if (s.publisher === publisher && s.held.size === 0 && s.holes.length === 0) this.sessions.delete(k);
+    return { publisher, next, maxSeen: next - 1, held: new Map(), holes: [], lost: [], prevEventUs: 0, ctx: undefined };
+  }
+
+  /**
+   * A hole `first..last` in `session` (from the SequenceTracker). `context` is the record that revealed
+   * it (a heartbeat's topic should already be its data topic).
+   */
+  hole(session: string, publisher: string, first: number, last: number, context: BusRecord): void {
+    let s = this.sessions.get(session);
+    if (!s) this.sessions.set(session, (s = this.fresh(publisher, first)));
+    s.ctx = context;
+    this.openHole(session, s, first, last);
+    this.drain(session, s);
+  }
+
+  private openHole(session: string, s: SessionState, first: number, last: number): void {
+    const from = Math.max(first, s.maxSeen + 1, s.next);
+    if (from > last) return;
+    s.holes.push({ first: from, last, deadline: this.opts.nowMs() + this.opts.holdTimeoutMs, lost: false });
+    s.maxSeen = last;
+    this.opts.onRequest({ publisher: s.publisher, session, first: from, last });
+  }
+
+  /** A live data record from the bus. */
+  accept(r: BusRecord): void {
+    let s = this.sessions.get(r.session);
+    if (!s) this.sessions.set(r.session, (s = this.fresh(r.publisher, r.seq)));
+    s.ctx = r;
+    if (r.seq < s.next || s.held.has(r.seq)) {
+      this.stats.duplicates++;
+      return;
+    }
+    if (s.held.size === 0 && r.seq === s.next && s.holes.length === 0) {
+      // The common case: nothing outstanding, release at once.
+      s.next++;
+      if (r.seq > s.maxSeen) s.maxSeen = r.seq;
+      this.release(s, r);
+      return;
+    }
+    // A hole nobody reported (the tracker reports every one; this keeps the invariant regardless).
+    if (r.seq > s.maxSeen + 1) this.openHole(r.session, s, s.maxSeen + 1, r.seq - 1);
+    if (r.seq > s.maxSeen) s.maxSeen = r.seq;
+    this.hold(s, r);
+    this.drain(r.session, s);
+  }
+
+  /** Records retransmitted by the publisher for `session`. */
+  recovered(session: string, records: readonly BusRecord[]): void {
+    const s = this.sessions.get(session);
+    if (!s) return;
+    let progress = false;
+    for (const r of records) {
+      if (r.session !== session || r.kind === 'heartbeat') continue;
+      if (r.seq < s.next || s.held.has(r.seq) || r.seq > s.maxSeen) {
+        this.stats.duplicates++;
+        continue;
+      }
+      this.hold(s, r);
+      this.stats.records_recovered++;
+      progress = true;
+    }
+    if (progress) this.touch(s);
+    this.drain(session, s);
+  }
+
+  /** Ranges of `session` the publisher cannot give. */
+  unavailable(session: string, ranges: readonly (readonly [number, number])[]): void {
+    const s = this.sessions.get(session);
+    if (!s) return;
+    for (const [a, b] of ranges) if (b >= s.next && b >= a) s.lost.push([Math.max(a, s.next), b]);
+    if (ranges.length) this.touch(s);
+    this.drain(session, s);
+  }
+
+  /** Apply deadlines and the memory bound (call it periodically). */
+  tick(): void {
+    for (const [k, s] of this.sessions) this.drain(k, s);
+  }
+
+  /** Records released since the last call, in order per session (gap records at their place). */
+  take(): BusRecord[] {
+    const o = this.out;
+    this.out = [];
+    return o;
+  }
+
+  /** Per session: the last seq released (what a restarted subscriber resumes from). */
+  released(): { session: string; publisher: string; last: number }[] {
+    return [...this.sessions].map(([session, s]) => ({ session, publisher: s.publisher, last: s.next - 1 }));
+  }
+
+  /** Holes still open, over all sessions. */
+  openHoles(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.holes.length;
+    return n;
+  }
+
+  snapshot(): GapRecoveryStats {
+    return { ...this.stats, held: this.heldTotal };
+  }
+
+  private hold(s: SessionState, r: BusRecord): void {
+    s.held.set(r.seq, r);
+    this.heldTotal++;
+  }
+
+  private touch(s: SessionState): void {
+    const d = this.opts.nowMs() + this.opts.holdTimeoutMs;
+    for (const h of s.holes) h.deadline = d;
+  }
+
+  private release(s: SessionState, r: BusRecord): void {
+    s.prevEventUs = r.ts_event_us;
+    this.out.push(r);
+  }
+
+  private drain(session: string, s: SessionState): void {
+    for (;;) {
+      const r = s.held.get(s.next);
+      if (r) {
+        s.held.delete(s.next);
+        this.heldTotal--;
+        s.next++;
+        this.release(s, r);
+        this.closeHoles(s);
+        continue;
+      }
+      if (s.next > s.maxSeen) break;
+      // s.next is missing and known to exist.
+      const lost = s.lost.find(([a, b]) => a <= s.next && s.next <= b);
+      if (lost) {
+        this.lose(session, s, s.next, lost[1]);
+        continue;
+      }
+      const hole = s.holes.find((h) => h.first <= s.next && s.next <= h.last);
+      const expired = !hole || this.opts.nowMs() >= hole.deadline || this.heldTotal > this.opts.maxHeldRecords;
+      if (!expired) break;
+      let end = hole ? hole.last : s.maxSeen;
+      for (const k of s.held.keys()) if (k > s.next && k - 1 < end) end = k - 1;
+      this.lose(session, s, s.next, end);
+    }
+    if (s.lost.length) s.lost = s.lost.filter(([, b]) => b >= s.next);
+  }
+
+  /** Declare `first..last` lost: a gap record at its place, and skip it. */
+  private lose(session: string, s: SessionState, first: number, last: number): void {
+    for (const [k] of s.held)
+      if (k <= last) {
+        // Cannot happen for ranges computed above; kept so a held record is never silently stuck.
+        s.held.delete(k);
+        this.heldTotal--;
+        this.stats.duplicates++;
+      }
+    for (const h of s.holes) if (h.first <= last && h.last >= first) h.lost = true;
+    this.stats.gaps_unrecovered++;
+    this.stats.records_unrecovered += last - first + 1;
+    const context = s.held.get(last + 1) ?? s.ctx!;
+    this.out.push(this.opts.gapRecord({ publisher: s.publisher, session, first, last, prevEventUs: s.prevEventUs, context }));
+    s.next = last + 1;
+    this.closeHoles(s);
+  }
+
+  private closeHoles(s: SessionState): void {
+    while (s.holes.length && s.holes[0]!.last < s.next) {
+      const h = s.holes.shift()!;
+      if (!h.lost) this.stats.gaps_recovered++;
+    }
+  }
+}

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { BusRecord } from '../core/records.js';
+import { PublishJournal } from './journal.js';
+
+const rec = (seq: number, session = 's1'): BusRecord =>
+  ({
+    v: 1,
+    topic: 'kraken.tick',
+    venue: 'kraken',
+    kind: 'tick',
+    publisher: 'kraken_tick',
+    session,
+    seq,
+    ts_event_us: 1_700_000_000_000_000 + seq,
+    ts_recv_us: 1_700_000_000_000_000 + seq,
+    instrument: 'BTC/USD',
+    bid: '1.0',
+    ask: '1.1',
+    bid_qty: null,
+    ask_qty: null,
+    last: null,
+    volume: null,
+    tradeable: true,
+  }) as BusRecord;
+const recs = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => rec(a + i));
+
+describe('PublishJournal', () => {
+  it('returns a range exactly, records intact and in order', () => {
+    const j = new PublishJournal('s1', { maxRecords: 10_000, maxAgeMs: 60_000, maxBytes: 1 << 30, chunkRecords: 64, nowMs: () => 0 });
+    j.append(recs(1, 1000));
+    const r = j.range('s1', 100, 300);
+    assert.deepEqual(
+      r.records.map((x) => x.seq),
+      recs(100, 300).map((x) => x.seq),
+    );
+    assert.deepEqual(r.unavailable, []);
+    assert.deepEqual(r.records[0], rec(100));
+  });
+
+  it('keeps at most maxRecords and names the evicted part unavailable', () => {
+    const j = new PublishJournal('s1', { maxRecords: 1000, maxAgeMs: 60_000, maxBytes: 1 << 30, chunkRecords: 100, nowMs: () => 0 });
+    j.append(recs(1, 5000));
+    const st = j.stats();
+    assert.ok(st.records <= 1000 && st.records >= 900, `records ${st.records}`);
+    assert.equal(st.last_seq, 5000);
+    const r = j.range('s1', 1, 5000);
+    assert.deepEqual(r.unavailable, [[1, st.first_seq - 1]]);
+    assert.equal(r.records.length, 5000 - st.first_seq + 1);
+    assert.equal(r.records[0]!.seq, st.first_seq);
+  });
+
+  it('bounds bytes and age', () => {
+    let now = 0;
+    const j = new PublishJournal('s1', { maxRecords: 1e6, maxAgeMs: 1000, maxBytes: 50_000, chunkRecords: 50, nowMs: () => now });
+    j.append(recs(1, 2000));
+    assert.ok(j.stats().bytes <= 50_000, `bytes ${j.stats().bytes}`);
+    assert.ok(j.stats().records > 0);
+    now = 5000;
+    assert.deepEqual(j.range('s1', 1, 2000), { records: [], unavailable: [[1, 2000]] });
+    assert.equal(j.stats().records, 0);
+  });
+
+  it('answers unavailable for another session, for seqs never published, and pages with maxRecords', () => {
+    const j = new PublishJournal('s1', { maxRecords: 1000, maxAgeMs: 60_000, maxBytes: 1 << 30, nowMs: () => 0 });
+    j.append(recs(1, 100));
+    assert.deepEqual(j.range('other', 5, 9), { records: [], unavailable: [[5, 9]] });
+    const r = j.range('s1', 95, 120);
+    assert.equal(r.records.length, 6);
+    assert.deepEqual(r.unavailable, [[101, 120]]);
+    assert.equal(
+      j
+        .range('s1', 10, 100, 5)
+        .records.map((x) => x.seq)
+        .join(','),
+      '10,11,12,13,14',
+    );
+  });
+
+  it('refuses a hole in what it is given', () => {
+    const j = new PublishJournal('s1', { maxRecords: 1000, maxAgeMs: 60_000, maxBytes: 1 << 30, nowMs: () => 0 });
+    j.append(recs(1, 3));
+    assert.throws(() => j.append([rec(5)]), /does not follow 3/);
+    j.append([rec(1, 'other')]); // another session's record is ignored
+    assert.equal(j.stats().records, 3);
+  });
+});

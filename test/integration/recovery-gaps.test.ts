@@ -1,0 +1,171 @@
+/**
+ * Gap recovery on the bus with real processes (publisher on a simulated Kraken, subscriber into the
+ * embedded store), small ZeroMQ high-water marks so a paused subscriber really loses messages on the bus:
+ * (a) subscriber SIGSTOPped for 5 s at 20,000 records/s, then resumed: the journal covers the pause and
+ *     every record of the session is stored, no sequence gap;
+ * (b) a journal far smaller than the pause: what it no longer had is stored as gap records whose ranges
+ *     are exactly the seqs missing from the store, and counted as unrecovered.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { getJson, makeStack, startProc, waitFor, type Proc, type Stack } from '../support/stack.js';
+
+const SUB = 'kraken_influxdb_tick';
+const PUB = 'kraken_tick';
+
+async function setup(ratePerS: number, edit: (s: Stack) => void): Promise<Stack> {
+  const stack = await makeStack({ backend: 'embedded', publishers: { [PUB]: ratePerS }, subscribers: [SUB], flushIntervalMs: 200 });
+  const p = stack.config.publishers[0];
+  p.sendHwm = 10;
+  const s = stack.config.subscribers[0];
+  s.rcvHwm = 10;
+  s.recovery = { enabled: true, holdTimeoutMs: 30_000, maxHeldRecords: 500_000 };
+  edit(stack);
+  writeFileSync(stack.configPath, JSON.stringify(stack.config));
+  return stack;
+}
+
+async function stop(p: Proc | undefined): Promise<void> {
+  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
+  p.child.kill('SIGCONT');
+  p.child.kill('SIGTERM');
+  const t = setTimeout(() => p.child.kill('SIGKILL'), 60_000);
+  await p.exited;
+  clearTimeout(t);
+}
+
+interface Stored {
+  seqs: Set<number>;
+  gaps: [number, number][];
+}
+
+/** Every seq of `session` stored (data measurement and non-gap events) and the sequence gap rows. */
+async function readStore(stack: Stack, session: string): Promise<Stored> {
+  const db = await DuckDBInstance.create(join(stack.config.dataDir, 'embedded', `${SUB}.duckdb`));
+  const conn = await db.connect();
+  try {
+    const seqs = new Set<number>();
+    const ticks = await conn.runAndReadAll(`SELECT seq FROM kraken_tick WHERE session = '${session}'`);
+    for (const [seq] of ticks.getRows()) seqs.add(Number(seq));
+    const ev = await conn.runAndReadAll(
+      `SELECT kind, reason, seq, first_missing_seq, last_missing_seq FROM nbpy_events WHERE session = '${session}'`,
+    );
+    const gaps: [number, number][] = [];
+    for (const [kind, reason, seq, first, last] of ev.getRows()) {
+      if (kind === 'gap' && reason === 'sequence') gaps.push([Number(first), Number(last)]);
+      else seqs.add(Number(seq));
+    }
+    gaps.sort((a, b) => a[0] - b[0]);
+    return { seqs, gaps };
+  } finally {
+    conn.closeSync();
+    db.closeSync();
+  }
+}
+
+/** Missing seqs of [min, max] as inclusive ranges. */
+function holes(seqs: Set<number>, min: number, max: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let s = min; s <= max; s++) {
+    if (seqs.has(s)) continue;
+    const a = s;
+    while (s + 1 <= max && !seqs.has(s + 1)) s++;
+    out.push([a, s]);
+  }
+  return out;
+}
+
+/** Run publisher + subscriber, pause the subscriber `pauseMs`, resume, stop both; returns the session facts. */
+async function pauseRun(stack: Stack, pauseMs: number, minRecovered: boolean) {
+  let sub: Proc | undefined;
+  let pub: Proc | undefined;
+  const health = () => getJson(stack.subscriberPort(SUB), '/health');
+  try {
+    sub = startProc(['subscriber', 'run', SUB], stack.configPath);
+    await waitFor('subscriber ready', async () => (await health()).ready, 60_000);
+    pub = startProc(['publisher', 'run', PUB], stack.configPath);
+    await waitFor('publisher session', () => pub!.lines.find((l) => l.msg === 'publisher starting'), 60_000);
+    const session = String(pub.lines.find((l) => l.msg === 'publisher starting')!.session);
+    await waitFor('data flowing', async () => (await health()).points_written > 5000, 60_000);
+
+    sub.child.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, pauseMs)); // the fault itself, not a timing assertion
+    sub.child.kill('SIGCONT');
+
+    // Loss on the bus happened and was dealt with: holes seen, nothing held any more.
+    let lastHealth: unknown;
+    const settled = await waitFor(
+      'holes seen and resolved',
+      async () => {
+        const h = await health();
+        lastHealth = h;
+        const resolved = minRecovered ? h.recovered_gaps >= 1 : h.unrecovered_gaps >= 1;
+        return h.seq_gaps >= 1 && resolved && h.held_records === 0 && h.queue_depth < 20_000 && h;
+      },
+      120_000,
+      200,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; last /health: ${JSON.stringify(lastHealth)}`);
+    });
+    assert.ok(settled.seq_missing > 0, 'the pause made the bus drop records');
+
+    await stop(pub);
+    const last = Number(pub.lines.find((l) => l.msg === 'publisher stopped')?.last_seq);
+    assert.ok(last > 0, 'publisher reported its last seq');
+    // The tail (up to the publisher's final heartbeat) is released and written before we stop the subscriber.
+    await waitFor(
+      'subscriber caught up',
+      async () => {
+        const h = await health();
+        return h.held_records === 0 && h.queue_depth === 0 && h;
+      },
+      120_000,
+      200,
+    );
+    const final = await health();
+    await stop(sub);
+    const stored = await readStore(stack, session);
+    return { session, last, stored, health: final };
+  } finally {
+    await stop(pub);
+    await stop(sub);
+  }
+}
+
+test('(a) subscriber paused 5 s at 20,000 records/s: the journal covers it, every record stored', { timeout: 300_000 }, async () => {
+  const stack = await setup(20_000, () => {});
+  try {
+    const { last, stored, health } = await pauseRun(stack, 5000, true);
+    const min = Math.min(...stored.seqs);
+    assert.deepEqual(stored.gaps, [], 'no sequence gap stored');
+    assert.deepEqual(holes(stored.seqs, min, last).slice(0, 5), [], 'no seq missing in the store');
+    assert.equal(stored.seqs.size, last - min + 1, `count stored == last seq ${last} - first seq ${min} + 1`);
+    assert.ok(health.recovered_records > 0, 'records were recovered by retransmission');
+    assert.equal(health.unrecovered_gaps, 0);
+    assert.equal(health.unrecovered_records, 0);
+  } finally {
+    rmSync(stack.dir, { recursive: true, force: true });
+  }
+});
+
+test('(b) pause longer than the journal: the gap is stored and counted with its exact range', { timeout: 300_000 }, async () => {
+  const stack = await setup(5_000, (s) => {
+    s.config.publishers[0].journal = { maxRecords: 2000, maxAgeMs: 500, maxBytes: 64 * 1024 * 1024 };
+  });
+  try {
+    const { last, stored, health } = await pauseRun(stack, 5000, false);
+    const min = Math.min(...stored.seqs);
+    const missing = holes(stored.seqs, min, last);
+    assert.ok(stored.gaps.length >= 1, 'a sequence gap is stored');
+    assert.deepEqual(stored.gaps, missing, 'the stored gap ranges are exactly the seqs missing from the store');
+    const lost = missing.reduce((n, [a, b]) => n + b - a + 1, 0);
+    assert.ok(lost > 2000, `lost ${lost}: more than the journal held`);
+    assert.equal(health.unrecovered_gaps, stored.gaps.length);
+    assert.equal(health.unrecovered_records, lost);
+  } finally {
+    rmSync(stack.dir, { recursive: true, force: true });
+  }
+});
