@@ -105,7 +105,8 @@ async function makeConfig(o: E2eOptions, dir: string): Promise<Json> {
       p.instruments = Array.from({ length: o.krakenSymbols }, (_, i) => (i === 0 ? 'BTC/USD' : i === 1 ? 'ETH/USD' : `X${i}/USD`));
     if (p.venue === 'betfair' && o.betfairMarkets)
       p.markets = Array.from({ length: o.betfairMarkets }, (_, i) => `1.${String(180000000 + i * 7919)}`);
-    if (p.venue === 'betfair' && o.betfairFullDepth) p.dataFields = ['EX_ALL_OFFERS', 'EX_TRADED', 'EX_TRADED_VOL', 'EX_LTP', 'EX_MARKET_DEF'];
+    if (p.venue === 'betfair' && o.betfairFullDepth)
+      p.dataFields = ['EX_ALL_OFFERS', 'EX_TRADED', 'EX_TRADED_VOL', 'EX_LTP', 'EX_MARKET_DEF'];
   }
   for (const s of raw.subscribers) {
     s.port = await freePort();
@@ -187,7 +188,9 @@ export async function run(args: string[]): Promise<string> {
   const startEnv = { ...process.env };
   if (o.profileDir) {
     mkdirSync(o.profileDir, { recursive: true });
-    startEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${o.profileDir}`.trim();
+    // Node 20 refuses --cpu-prof in NODE_OPTIONS; a preload starts the profiler through the inspector.
+    startEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${join(repoRoot, 'bench', 'e2e', 'cpu-prof-preload.mjs')}`.trim();
+    startEnv.NBPY_BENCH_CPU_PROF_DIR = o.profileDir;
   }
   const t0 = performance.now();
   const started = await nbpy(['start', '--json', '--config', configPath], startEnv);
@@ -221,16 +224,19 @@ export async function run(args: string[]): Promise<string> {
     const st = lastJson((await nbpy(['status', '--json', '--config', configPath])).out);
     if (st.supervisor?.pid) procs.track(st.supervisor.pid, 'supervisor', 'supervisor');
     for (const s of st.services ?? []) if (s.pid) procs.track(s.pid, s.name, s.kind);
-    if (o.store === 'influxdb') for (const pid of pidsByCmdline(join(raw.dataDir, 'influxdb', 'influxd.conf'))) procs.track(pid, 'influxd', 'backing');
+    if (o.store === 'influxdb')
+      for (const pid of pidsByCmdline(join(raw.dataDir, 'influxdb', 'influxd.conf'))) procs.track(pid, 'influxd', 'backing');
   };
   await discover();
 
   // Publisher sessions: session -> { publisher, last_seq }.
   const sessions = new Map<string, { publisher: string; topic: string; lastSeq: number }>();
-  const pollHealth = async (retry = false): Promise<{ pubH: Json[]; subH: Json[] }> => {
+  // With retry, services whose /health does not answer are asked again for up to 30 s (a saturated
+  // event loop answers late), then left out.
+  const pollHealth = async (retry = false, until = Date.now() + 30_000): Promise<{ pubH: Json[]; subH: Json[] }> => {
     const pubH = await Promise.all(pubs.map((p) => getJson(p.statusPort, '/health').catch(() => undefined)));
     const subH = await Promise.all(subs.map((s) => getJson(s.port, '/health').catch(() => undefined)));
-    if (retry && [...pubH, ...subH].some((h) => !h)) return pollHealth(true);
+    if (retry && Date.now() < until && [...pubH, ...subH].some((h) => !h)) return pollHealth(true, until);
     pubH.forEach((h, i) => {
       if (!h?.session) return;
       const prev = sessions.get(h.session);
@@ -439,7 +445,7 @@ export async function run(args: string[]): Promise<string> {
     profiles = {};
     const byPid = new Map(processes.map((p) => [p.pid, p.name]));
     for (const f of readdirSync(o.profileDir).filter((x) => x.endsWith('.cpuprofile'))) {
-      const pid = Number(f.split('.')[3]);
+      const pid = Number(f.split('.')[1]);
       const name = byPid.get(pid);
       if (!name) continue;
       profiles[name] = summariseProfileFile(join(o.profileDir, f));
@@ -485,7 +491,9 @@ export async function run(args: string[]): Promise<string> {
       'lost at start': t.lost_at_session_start,
     })),
   );
-  console.table(processes.map((p) => ({ process: p.name, kind: p.kind, 'cpu s': p.cpu_s, 'cpu %': p.cpu_pct, 'peak RSS MB': p.peak_rss_mb })));
+  console.table(
+    processes.map((p) => ({ process: p.name, kind: p.kind, 'cpu s': p.cpu_s, 'cpu %': p.cpu_pct, 'peak RSS MB': p.peak_rss_mb })),
+  );
   console.log(
     `latency receive -> queryable: p50 ${latency.p50_ms} ms, p99 ${latency.p99_ms} ms, max ${latency.max_ms} ms (${latency.found}/${latency.samples} samples)`,
   );
@@ -539,7 +547,8 @@ async function countInflux(raw: Json, dir: string): Promise<Map<string, Counted>
         if (m === raw.influxdb.healthMeasurement) continue;
         const where = m === raw.influxdb.eventsMeasurement ? ` WHERE "reason" != 'sequence'` : '';
         const r = await q(`SELECT count("seq"), min("seq") FROM "${db}"."${rp}"."${m}"${where} GROUP BY "session"`);
-        for (const s of r.results?.[0]?.series ?? []) add(out, s.tags?.session as string, Number(s.values?.[0]?.[1] ?? 0), Number(s.values?.[0]?.[2]));
+        for (const s of r.results?.[0]?.series ?? [])
+          add(out, s.tags?.session as string, Number(s.values?.[0]?.[1] ?? 0), Number(s.values?.[0]?.[2]));
       }
     }
   } finally {

@@ -213,7 +213,9 @@ async function countEmbedded(): Promise<{ stored: Map<string, number>; reported:
     const rows = async (sql: string) => (await conn.runAndReadAll(sql)).getRows();
     const tables = new Set((await rows('SELECT table_name FROM information_schema.tables')).map((r) => String(r[0])));
     for (const m of new Set<string>(Object.values(sc.measurements)))
-      if (tables.has(m)) for (const [s, n] of await rows(`SELECT session, count(DISTINCT seq) FROM "${m}" GROUP BY session`)) add(stored, String(s), Number(n));
+      if (tables.has(m))
+        for (const [s, n] of await rows(`SELECT session, count(DISTINCT seq) FROM "${m}" GROUP BY session`))
+          add(stored, String(s), Number(n));
     const ev = raw.influxdb.eventsMeasurement;
     if (tables.has(ev)) {
       for (const [s, n] of await rows(`SELECT session, count(DISTINCT seq) FROM "${ev}" WHERE reason <> 'sequence' GROUP BY session`))
@@ -373,4 +375,3 @@ try {
   cleanup();
   process.exit(1);
 }
-

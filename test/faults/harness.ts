@@ -91,6 +91,22 @@ export class Procs {
   }
 }
 
+/** Wait until a subscriber answers /health ready; fail at once (with its output) if it exited. */
+export async function waitReady(p: Proc, port: number, what = 'subscriber'): Promise<void> {
+  await waitFor(
+    `${what} ready`,
+    async () => {
+      if (p.child.exitCode !== null || p.child.signalCode !== null)
+        throw new Error(`${what} exited (${p.child.exitCode ?? p.child.signalCode}): ${p.stderr()} ${JSON.stringify(p.lines.slice(-5))}`);
+      return (await getJson(port, '/health')).ready;
+    },
+    90_000,
+    200,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}; ${what} log: ${JSON.stringify(p.lines.slice(-5))} stderr: ${p.stderr().slice(-1500)}`);
+  });
+}
+
 /** The session id a publisher process logged at start. */
 export async function sessionOf(p: Proc): Promise<string> {
   const l = await waitFor('publisher starting', () => p.lines.find((x) => x.msg === 'publisher starting'), 60_000);
@@ -178,8 +194,12 @@ const q = (s: string) => `'${s.replace(/'/g, "\\'")}'`;
 export async function storedSeqs(v: StoreView, session: string): Promise<number[]> {
   const out: number[] = [];
   const rp = `"${v.retentionPolicy}"`;
-  for (const m of v.measurements) for (const r of await rows(v, `SELECT seq FROM ${rp}."${m}" WHERE "session" = ${q(session)}`)) out.push(r[1]);
-  for (const r of await rows(v, `SELECT seq FROM ${rp}."${v.eventsMeasurement}" WHERE "session" = ${q(session)} AND "reason" != 'sequence'`))
+  for (const m of v.measurements)
+    for (const r of await rows(v, `SELECT seq FROM ${rp}."${m}" WHERE "session" = ${q(session)}`)) out.push(r[1]);
+  for (const r of await rows(
+    v,
+    `SELECT seq FROM ${rp}."${v.eventsMeasurement}" WHERE "session" = ${q(session)} AND "reason" != 'sequence'`,
+  ))
     out.push(r[1]);
   return out;
 }

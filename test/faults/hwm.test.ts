@@ -23,6 +23,7 @@ import {
   stopClean,
   storeView,
   waitFor,
+  waitReady,
 } from './harness.js';
 
 const PUB = 'kraken_tick';
@@ -50,7 +51,7 @@ test('slow subscriber past the high-water mark (SIGSTOP 8 s at 5,000/s): lost ==
   const witness = new Witness([stack.config.publishers[0].port as number], ['kraken.']);
   try {
     const sub = procs.start(['subscriber', 'run', SUB], stack.configPath);
-    await waitFor('subscriber ready', async () => (await getJson(port, '/health')).ready, 60_000);
+    await waitReady(sub, port);
     const pub = procs.start(['publisher', 'run', PUB], stack.configPath);
     const s = await sessionOf(pub);
     await waitFor('flowing', async () => (await getJson(port, '/health')).points_written > 3000, 60_000, 200);

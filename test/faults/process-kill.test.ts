@@ -25,6 +25,7 @@ import {
   storeView,
   storedSeqs,
   waitFor,
+  waitReady,
 } from './harness.js';
 
 const PUB = 'kraken_tick';
@@ -40,14 +41,19 @@ after(async () => {
 });
 
 test('publisher SIGKILL under load: the killed session is stored up to its last sent seq; the new session loses nothing unreported', async () => {
-  const stack = await makeFaultStack({ influxUrl: influx.url, database: 'f_pubkill', publishers: { [PUB]: { ratePerS: RATE } }, subscribers: [SUB] });
+  const stack = await makeFaultStack({
+    influxUrl: influx.url,
+    database: 'f_pubkill',
+    publishers: { [PUB]: { ratePerS: RATE } },
+    subscribers: [SUB],
+  });
   const procs = new Procs();
   const pubPort = stack.config.publishers[0].port as number;
   const witness = new Witness([pubPort], ['kraken.']);
   const subPort = stack.subscriberPort(SUB);
   try {
     const sub = procs.start(['subscriber', 'run', SUB], stack.configPath);
-    await waitFor('subscriber ready', async () => (await getJson(subPort, '/health')).ready, 60_000);
+    await waitReady(sub, subPort);
     const pubA = procs.start(['publisher', 'run', PUB], stack.configPath);
     const a = await sessionOf(pubA);
     await waitFor('session A flowing', async () => (await getJson(subPort, '/health')).points_written > 3000, 60_000, 200);
@@ -84,7 +90,12 @@ test('publisher SIGKILL under load: the killed session is stored up to its last 
 });
 
 test('subscriber SIGKILL under load: loss confined to the kill window, and after the restart nothing unreported', async () => {
-  const stack = await makeFaultStack({ influxUrl: influx.url, database: 'f_subkill', publishers: { [PUB]: { ratePerS: RATE } }, subscribers: [SUB] });
+  const stack = await makeFaultStack({
+    influxUrl: influx.url,
+    database: 'f_subkill',
+    publishers: { [PUB]: { ratePerS: RATE } },
+    subscribers: [SUB],
+  });
   const procs = new Procs();
   const pubPort = stack.config.publishers[0].port as number;
   const witness = new Witness([pubPort], ['kraken.']);
@@ -92,7 +103,7 @@ test('subscriber SIGKILL under load: loss confined to the kill window, and after
   const v = storeView(influx, stack, SUB);
   try {
     const sub1 = procs.start(['subscriber', 'run', SUB], stack.configPath);
-    await waitFor('subscriber ready', async () => (await getJson(subPort, '/health')).ready, 60_000);
+    await waitReady(sub1, subPort);
     const pub = procs.start(['publisher', 'run', PUB], stack.configPath);
     const s = await sessionOf(pub);
     await waitFor('flowing', async () => (await getJson(subPort, '/health')).points_written > 4000, 60_000, 200);

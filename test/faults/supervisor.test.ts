@@ -58,7 +58,12 @@ test('supervisor SIGKILLed under load: services keep running, `nbpy stop` still 
     await waitFor('supervisor gone', () => !alive(st0.supervisor!.pid), 30_000);
     for (const pid of pids) assert.ok(alive(pid), `service ${pid} survives its supervisor`);
     const w0 = (await getJson(subPort, '/health')).points_written;
-    await waitFor('still flowing without a supervisor', async () => (await getJson(subPort, '/health')).points_written > w0 + 2000, 60_000, 200);
+    await waitFor(
+      'still flowing without a supervisor',
+      async () => (await getJson(subPort, '/health')).points_written > w0 + 2000,
+      60_000,
+      200,
+    );
 
     const stop = await runNbpy(['stop', '--config', tc.path], { timeoutMs: 120_000 });
     assert.equal(stop.code, 0, `stop: ${stop.stdout}\n${stop.stderr}`);

@@ -26,6 +26,7 @@ import {
   stopClean,
   storeView,
   waitFor,
+  waitReady,
   type StoreView,
 } from './harness.js';
 
@@ -62,7 +63,7 @@ test('venue faults (Kraken drop/stall/garbage/bad checksum, Betfair resubscribe,
   const subs = ['kraken_influxdb_depth', 'betfair_influxdb_stream', 'oanda_influxdb_tick'];
   try {
     const sp = subs.map((s) => procs.start(['subscriber', 'run', s], stack.configPath));
-    for (const s of subs) await waitFor(`${s} ready`, async () => (await getJson(stack.subscriberPort(s), '/health')).ready, 60_000);
+    for (const [i, s] of subs.entries()) await waitReady(sp[i]!, stack.subscriberPort(s), s);
     const pp = pubs.map((p) => procs.start(['publisher', 'run', p], stack.configPath));
     const ph = (p: string) => getJson(stack.publisherStatusPort(p), '/health');
     const startedAt = Date.now();
@@ -111,7 +112,9 @@ test('venue faults (Kraken drop/stall/garbage/bad checksum, Betfair resubscribe,
     const oa = storeView(influx, stack, 'oanda_influxdb_tick');
     assert.equal(await eventCount(oa, 'stale', 'oanda_tick'), 0, 'heartbeats keep the weekend connection alive');
     assert.equal(await count(oa, `SELECT count(seq) FROM "high_frequency"."oanda_tick" WHERE tradeable = true`), 0);
-    assert.ok((await count(oa, `SELECT count(seq) FROM "high_frequency"."oanda_tick" WHERE tradeable = false`)) >= 2);
+    // The weekend publishes the opening snapshot (one non-tradeable price per instrument) and then
+    // nothing but heartbeats. (Those two may be the silent head of a first session, see harness.)
+    assert.equal(sessionFile(stack, 'oanda_tick').last_seq, 2, 'only the weekend snapshot was published');
   } finally {
     await procs.killAll();
     rmSync(stack.dir, { recursive: true, force: true });

@@ -103,7 +103,7 @@ async function pauseRun(stack: Stack, pauseMs: number, minRecovered: boolean) {
         const h = await health();
         lastHealth = h;
         const resolved = minRecovered ? h.recovered_gaps >= 1 : h.unrecovered_gaps >= 1;
-        return h.seq_gaps >= 1 && resolved && h.held_records === 0 && h.queue_depth < 20_000 && h;
+        return h.seq_gaps >= 1 && resolved && h.held_records === 0 && h;
       },
       120_000,
       200,
