@@ -130,7 +130,10 @@ function rssMb(pid: number): number {
 
 function nbpyPids(): { name: string; pid: number }[] {
   const st = readStatus(raw.runDir);
-  const pids = st.services.filter((s) => s.alive && s.pid).map((s) => ({ name: s.name, pid: s.pid! }));
+  // nbpy's own processes only: the backing influxd the process provider runs is not nbpy's memory.
+  const pids = st.services
+    .filter((s) => s.alive && s.pid && ['publisher', 'subscriber', 'console'].includes(s.kind))
+    .map((s) => ({ name: s.name, pid: s.pid! }));
   if (st.supervisor) pids.push({ name: 'supervisor', pid: st.supervisor.pid });
   return pids;
 }

@@ -72,3 +72,15 @@ test('after a publisher restart, records of the new session sent before we recon
     ['new_session'],
   );
 });
+
+test('a subscriber that must store everything counts the head of the first session it sees', () => {
+  const t = new SequenceTracker({ reportHead: true });
+  assert.deepEqual(t.observe(rec('a', 6)), [
+    { type: 'new_session', publisher: 'p', session: 'a' },
+    { type: 'gap', publisher: 'p', session: 'a', first: 1, last: 5 },
+  ]);
+  assert.deepEqual(
+    t.observe(rec('b', 1)).map((e) => e.type),
+    ['new_session'],
+  );
+});

@@ -29,6 +29,14 @@ export class SequenceTracker {
   sessionsSeen = 0;
 
   /**
+   * @param opts.reportHead a subscriber that must store everything (nbpy's subscribers) treats the
+   *   records of ANY session before the first one it received as missing (they were published while it
+   *   was still connecting); observers such as the validator join mid-stream instead and only count
+   *   what goes missing after they joined (and the head of sessions that start while they watch).
+   */
+  constructor(private readonly opts: { reportHead?: boolean } = {}) {}
+
+  /**
    * Observe one record. Data records advance the session; heartbeats (whose seq is the last data seq
    * published) reveal loss at the tail. Returns the events this record reveals.
    */
@@ -48,7 +56,7 @@ export class SequenceTracker {
       // anything before the first record we got from it was lost (typically sent before we
       // reconnected). The first session we ever see of a publisher is joined mid-stream instead.
       const head = isHb ? r.seq : r.seq - 1;
-      if (this.publishers.has(r.publisher) && head >= 1) {
+      if ((this.opts.reportHead || this.publishers.has(r.publisher)) && head >= 1) {
         this.gaps++;
         this.missing += head;
         events.push({ type: 'gap', publisher: r.publisher, session: r.session, first: 1, last: head });

@@ -218,7 +218,9 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   });
 
   // ------------------------------------------------------------------ the bus
-  const tracker = new SequenceTracker();
+  // Everything a publisher sent before this subscriber got its first record counts as missing (and
+  // is asked for from the publisher's journal): a subscriber exists to store all of it.
+  const tracker = new SequenceTracker({ reportHead: true });
   const lastEventUs = new Map<string, number>();
   const topics = new Map<string, TopicStats>();
   let recordsIn = 0;
