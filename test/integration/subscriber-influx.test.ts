@@ -93,7 +93,14 @@ test('publishers -> subscribers -> InfluxDB: every published seq stored once, SI
       20_000,
     );
     assert.ok(h.queue_depth > 0, `${s} holds a partial batch at SIGTERM (queue_depth ${h.queue_depth})`);
-    assert.equal(h.seq_missing, 0, `${s}: no sequence hole on the bus`);
+    // Records sent before the subscriber's connection completed (ZeroMQ's slow joiner) count as
+    // missing and are fetched back from the publisher's journal: nothing stays unrecovered.
+    assert.equal(
+      h.unrecovered_records,
+      0,
+      `${s}: nothing unrecovered on the bus (seq_missing ${h.seq_missing}, recovered ${h.recovered_records})`,
+    );
+    assert.equal(h.seq_missing, h.recovered_records, `${s}: every hole recovered`);
   }
   for (const [s, p] of Object.entries(subs)) {
     p.child.kill('SIGTERM');
@@ -119,7 +126,7 @@ test('publishers -> subscribers -> InfluxDB: every published seq stored once, SI
     }
     assert.equal(max, lastSeq, `${pub}: the last published seq is stored`);
     assert.equal(count, max - min + 1, `${pub}: every seq from ${min} to ${max} stored exactly once`);
-    // ZeroMQ's slow joiner: a subscriber connects within ~100 ms of the publisher's bind; nothing later is lost.
-    assert.ok(min <= 20, `${pub}: stored from seq ${min}`);
+    // The head of the session (sent before the subscriber had connected) was recovered from the journal.
+    assert.equal(min, 1, `${pub}: stored from seq ${min}`);
   }
 });
