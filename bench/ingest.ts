@@ -1,12 +1,15 @@
 /**
- * `npm run bench -- ingest [--records N]`: records/s from the bus into a private InfluxDB, and records
- * lost. A publisher process (bench/bus-child.ts) puts N tick records on the bus as fast as it can;
- * this process subscribes, batches them through the StoragePipeline into InfluxDB, and then counts
- * what InfluxDB holds for that publisher session.
+ * `npm run bench -- ingest [--records N] [--no-gzip] [--concurrency N]`: records/s from the bus into
+ * a private InfluxDB, and records lost. A publisher process (bench/bus-child.ts) puts N tick records
+ * on the bus as fast as it can; this process subscribes, batches them through the StoragePipeline
+ * into InfluxDB with the subscriber's settings and backpressure (waitForCapacity after each bus
+ * message), and then counts what InfluxDB holds for that publisher session. Also printed: this
+ * process's CPU time per point (less sensitive to a loaded machine than the rate), its peak RSS, and
+ * influxd's CPU time per point.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configSchema } from '../src/config/schema.js';
@@ -18,14 +21,41 @@ import { StoragePipeline } from '../src/storage/pipeline.js';
 import { startInfluxd } from '../test/support/influxd.js';
 import { freePort } from '../test/support/ports.js';
 
+/** utime + stime of a process, seconds (Linux /proc). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The influxd whose command line names `dir` (test/support/influxd.ts does not expose the pid). */
+export function influxdPid(dir: string): number {
+  for (const d of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(dir)) return Number(d);
+    } catch {
+      // gone
+    }
+  }
+  return 0;
+}
+
 export async function run(args: string[]): Promise<string> {
   const i = args.indexOf('--records');
   const count = i >= 0 ? Number(args[i + 1]) : 1_000_000;
+  const ci = args.indexOf('--concurrency');
+  const concurrency = ci >= 0 ? Number(args[ci + 1]) : 4;
+  const gzip = !args.includes('--no-gzip');
   const influx = await startInfluxd();
+  const influxPid = influxdPid(influx.dir);
   const spoolDir = mkdtempSync(join(tmpdir(), 'nbpy-bench-ingest-'));
   try {
     const cfg = configSchema.parse(JSON.parse(readFileSync(new URL('../integration_config.json', import.meta.url), 'utf8')));
-    const client = new InfluxClient({ url: influx.url, gzip: true, requestTimeoutMs: 30_000 });
+    const client = new InfluxClient({ url: influx.url, gzip, requestTimeoutMs: 30_000 });
     await new InfluxAdmin({ client, influxdb: cfg.influxdb }).create();
     const sink = new InfluxSink({ client, database: cfg.influxdb.database, measurements: cfg.influxdb.measurements });
     await sink.open();
@@ -36,13 +66,14 @@ export async function run(args: string[]): Promise<string> {
         eventsMeasurement: cfg.influxdb.eventsMeasurement,
         retentionPolicy: 'high_frequency',
       },
+      // The subscriber's defaults (config subscribers[]): batchSize, maxBatchBytes, maxHeldBytes.
       batchSize: 5000,
       flushIntervalMs: 1000,
-      maxBatchBytes: 8 * 1024 * 1024,
+      maxBatchBytes: 4 * 1024 * 1024,
+      maxHeldBytes: 24 * 1024 * 1024,
       spoolDir,
       spoolMaxBytes: 4 * 1024 * 1024 * 1024,
-      concurrency: 4,
-      maxQueuedBatches: 16,
+      concurrency,
     });
     const endpoint = `tcp://127.0.0.1:${await freePort()}`;
     const child = spawn(
@@ -53,17 +84,22 @@ export async function run(args: string[]): Promise<string> {
       },
     );
     const exited = new Promise((r) => child.once('exit', r));
-    const sub = new BusSubscriber({ endpoints: [endpoint], topics: ['bench.'] });
+    const hi = args.indexOf('--rcv-hwm');
+    const sub = new BusSubscriber({ endpoints: [endpoint], topics: ['bench.'], rcvHwm: hi >= 0 ? Number(args[hi + 1]) : undefined });
     let received = 0;
     let session = '';
     let started = 0;
     let go = false;
     let idle = 0;
     let last = -1;
+    let maxRss = 0;
+    let cpu0 = process.cpuUsage();
+    let influxCpu0 = 0;
+    const rss = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage.rss())), 100);
     const progress = setInterval(() => {
       const s = pipeline.stats();
       process.stderr.write(
-        `ingest: ${received.toLocaleString('en')} received, ${s.points_written.toLocaleString('en')} written, ${s.queue_depth} held, spool ${s.spool_bytes} B\n`,
+        `ingest: ${received.toLocaleString('en')} received, ${s.points_written.toLocaleString('en')} written, ${s.queue_depth} held, spool ${s.spool_bytes} B, held ~${(s.held_bytes / 1048576).toFixed(1)} MB, heap ${(process.memoryUsage().heapUsed / 1048576).toFixed(0)} MB, rss ${(process.memoryUsage.rss() / 1048576).toFixed(0)} MB\n`,
       );
       idle = received === last && received > 0 ? idle + 1 : 0;
       last = received;
@@ -79,19 +115,25 @@ export async function run(args: string[]): Promise<string> {
         return false;
       });
       if (!data.length) continue;
-      if (!started) started = performance.now();
+      if (!started) {
+        started = performance.now();
+        cpu0 = process.cpuUsage();
+        influxCpu0 = influxPid ? cpuSeconds(influxPid) : 0;
+      }
       session = data[0]!.session;
       received += data.length;
       pipeline.push(data);
       if (received >= count) break;
-      // Backpressure: while the store is up but behind, leave records in ZeroMQ's queue rather than
-      // spilling them to the spool (the spool is for outages). The subscriber process does the same.
-      while (pipeline.stats().queue_depth > 40_000 && pipeline.stats().store_up) await new Promise((r) => setTimeout(r, 2));
+      // Backpressure as in the subscriber process: records wait in ZeroMQ's queue while the pipeline is full.
+      await pipeline.waitForCapacity();
     }
     sub.close();
     await pipeline.flush();
     clearInterval(progress);
+    clearInterval(rss);
     const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const influxCpuS = influxPid ? cpuSeconds(influxPid) - influxCpu0 : NaN;
     await exited;
     const r = await client.query(`SELECT count("seq") FROM "high_frequency"."kraken_tick" WHERE "session" = '${session}'`, {
       db: cfg.influxdb.database,
@@ -99,10 +141,13 @@ export async function run(args: string[]): Promise<string> {
     const stored = Number(r[0]?.series?.[0]?.values?.[0]?.[1] ?? 0);
     await pipeline.close();
     const rate = Math.round(stored / seconds);
+    const cpuUsPerPoint = (cpu.user + cpu.system) / Math.max(1, stored);
+    const influxUsPerPoint = (influxCpuS * 1e6) / Math.max(1, stored);
     console.log(
-      `ingest: ${stored.toLocaleString('en')} of ${count.toLocaleString('en')} records from the bus stored in InfluxDB in ${seconds.toFixed(2)} s (${rate.toLocaleString('en')} points/s)`,
+      `ingest: ${stored.toLocaleString('en')} of ${count.toLocaleString('en')} records from the bus stored in InfluxDB in ${seconds.toFixed(2)} s (${rate.toLocaleString('en')} points/s); ` +
+        `subscriber CPU ${cpuUsPerPoint.toFixed(2)} µs/point, peak RSS ${Math.round(maxRss / 1048576)} MB; influxd CPU ${influxUsPerPoint.toFixed(2)} µs/point; load ${loadavg()[0]!.toFixed(1)}`,
     );
-    return `bench ingest persisted_per_s=${rate} lost=${count - stored}`;
+    return `bench ingest persisted_per_s=${rate} lost=${count - stored} cpu_us_per_point=${cpuUsPerPoint.toFixed(2)} influxd_cpu_us_per_point=${influxUsPerPoint.toFixed(2)} max_rss_mb=${Math.round(maxRss / 1048576)}`;
   } finally {
     await influx.stop();
     rmSync(spoolDir, { recursive: true, force: true });

@@ -3,33 +3,44 @@
  * a ZeroMQ multipart message `[topic, payload]`, payload = msgpack array of one or more records,
  * each a msgpack map with string keys (no msgpack extensions, no records/structures extension).
  */
-import { Packr } from 'msgpackr';
+import { Packr, type Options } from 'msgpackr';
 import { RECORD_KINDS, WIRE_FORMAT_VERSION, type BusRecord } from '../core/records.js';
 
-// Plain maps only: `useRecords: false` keeps msgpackr's structure extension off so any msgpack
-// library decodes the bytes; int64 values that fit in a double come back as numbers.
-const packr = new Packr({ useRecords: false, int64AsType: 'number', mapsAsObjects: true, variableMapSize: true });
+/**
+ * msgpackr options for everything nbpy puts on a ZeroMQ socket (bus payloads, retransmission
+ * frames). Plain maps only: `useRecords: false` keeps msgpackr's structure extension off so any
+ * msgpack library decodes the bytes; int64 values that fit in a double come back as numbers.
+ */
+export const WIRE_PACKR_OPTIONS: Readonly<Options> = Object.freeze({
+  useRecords: false,
+  int64AsType: 'number',
+  mapsAsObjects: true,
+  variableMapSize: true,
+});
+
+const packr = new Packr({ ...WIRE_PACKR_OPTIONS });
 
 /**
- * msgpackr writes a JS number outside the 32-bit range as a float64; the contract says integers
- * (µs times, sequence numbers) are msgpack integers, so such values go out as int64 via BigInt.
+ * An integer as the wire wants it. msgpackr writes a JS number outside the 32-bit range as a
+ * float64; the contract says integers (µs times, sequence numbers) are msgpack integers, so such
+ * values go out as int64 via BigInt. Non-integers and 32-bit values pass through unchanged.
  */
-const big = (v: number): number | bigint => ((v > 0xffffffff || v < -0x80000000) && Number.isInteger(v) ? BigInt(v) : v);
+export const wireInt = (v: number): number | bigint => ((v > 0xffffffff || v < -0x80000000) && Number.isInteger(v) ? BigInt(v) : v);
 
 function wireSafe(record: BusRecord): Record<string, unknown> {
   // The fields that can leave the 32-bit range are known: times in µs and counters. Converting just
   // those keeps encoding fast (a generic walk over every key halves the bus throughput).
   const out: Record<string, unknown> = {
     ...record,
-    seq: big(record.seq),
-    ts_event_us: big(record.ts_event_us),
-    ts_recv_us: big(record.ts_recv_us),
+    seq: wireInt(record.seq),
+    ts_event_us: wireInt(record.ts_event_us),
+    ts_recv_us: wireInt(record.ts_recv_us),
   };
   if (record.kind === 'gap') {
-    out.gap_start_us = big(record.gap_start_us);
-    out.gap_end_us = big(record.gap_end_us);
-    out.first_missing_seq = big(record.first_missing_seq);
-    out.last_missing_seq = big(record.last_missing_seq);
+    out.gap_start_us = wireInt(record.gap_start_us);
+    out.gap_end_us = wireInt(record.gap_end_us);
+    out.first_missing_seq = wireInt(record.first_missing_seq);
+    out.last_missing_seq = wireInt(record.last_missing_seq);
   }
   return out;
 }

@@ -86,6 +86,7 @@ describe('GapRecovery: in-order release', () => {
     assert.equal(lost[0]!.last, 6);
     assert.equal(lost[0]!.prevEventUs, 1000);
     assert.equal(lost[0]!.context.seq, 7, 'gap end is the first record after it');
+    assert.equal(lost[0]!.cause, 'not_in_journal');
     const s = g.snapshot();
     assert.equal(s.gaps_recovered, 0);
     assert.equal(s.gaps_unrecovered, 1);
@@ -94,7 +95,7 @@ describe('GapRecovery: in-order release', () => {
   });
 
   it('gives up on a hole without progress after the deadline', () => {
-    const { g, take, advance } = setup({ holdTimeoutMs: 1000 });
+    const { g, take, advance, lost } = setup({ holdTimeoutMs: 1000 });
     g.accept(rec(1));
     g.hole('s1', 'kraken_tick', 2, 4, rec(5));
     g.accept(rec(5));
@@ -106,6 +107,10 @@ describe('GapRecovery: in-order release', () => {
     advance(500);
     g.tick();
     assert.equal(take(), '1,gap2,3,gap4,5');
+    assert.deepEqual(
+      lost.map((l) => l.cause),
+      ['no_answer', 'no_answer'],
+    );
     assert.equal(g.snapshot().gaps_unrecovered, 2);
     assert.equal(g.snapshot().records_unrecovered, 2);
     g.recovered('s1', [rec(2)]); // too late
@@ -114,7 +119,7 @@ describe('GapRecovery: in-order release', () => {
   });
 
   it('bounds what it holds: past maxHeldRecords the hole is given up', () => {
-    const { g, take } = setup({ maxHeldRecords: 10, holdTimeoutMs: 1e9 });
+    const { g, take, lost } = setup({ maxHeldRecords: 10, holdTimeoutMs: 1e9 });
     g.accept(rec(1));
     g.hole('s1', 'kraken_tick', 2, 2, rec(3));
     for (const r of range(3, 11)) g.accept(r);
@@ -130,6 +135,10 @@ describe('GapRecovery: in-order release', () => {
           .join(','),
     );
     assert.equal(g.snapshot().held, 0);
+    assert.deepEqual(
+      lost.map((l) => l.cause),
+      ['hold_limit'],
+    );
   });
 
   it('a tail hole (seen from a heartbeat) waits with nothing held, then later records follow it', () => {

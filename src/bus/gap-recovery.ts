@@ -21,7 +21,14 @@ export interface LostRange {
   prevEventUs: number;
   /** The record after the range when known, else the latest record seen of the session. */
   context: BusRecord;
+  /**
+   * Why it is lost: the publisher's journal no longer has it (`not_in_journal`), no answer came within the
+   * hold timeout (`no_answer`), or holding more records behind it would pass `maxHeldRecords` (`hold_limit`).
+   */
+  cause: LostCause;
 }
+
+export type LostCause = 'not_in_journal' | 'no_answer' | 'hold_limit';
 
 export interface RecoveryRequest {
   publisher: string;
@@ -231,21 +238,22 @@ export class GapRecovery {
       // s.next is missing and known to exist.
       const lost = s.lost.find(([a, b]) => a <= s.next && s.next <= b);
       if (lost) {
-        this.lose(session, s, s.next, lost[1]);
+        this.lose(session, s, s.next, lost[1], 'not_in_journal');
         continue;
       }
       const hole = s.holes.find((h) => h.first <= s.next && s.next <= h.last);
-      const expired = !hole || this.opts.nowMs() >= hole.deadline || this.heldTotal > this.opts.maxHeldRecords;
+      const overLimit = this.heldTotal > this.opts.maxHeldRecords;
+      const expired = !hole || this.opts.nowMs() >= hole.deadline || overLimit;
       if (!expired) break;
       let end = hole ? hole.last : s.maxSeen;
       for (const k of s.held.keys()) if (k > s.next && k - 1 < end) end = k - 1;
-      this.lose(session, s, s.next, end);
+      this.lose(session, s, s.next, end, overLimit ? 'hold_limit' : 'no_answer');
     }
     if (s.lost.length) s.lost = s.lost.filter(([, b]) => b >= s.next);
   }
 
   /** Declare `first..last` lost: a gap record at its place, and skip it. */
-  private lose(session: string, s: SessionState, first: number, last: number): void {
+  private lose(session: string, s: SessionState, first: number, last: number, cause: LostCause): void {
     for (const [k] of s.held)
       if (k <= last) {
         // Cannot happen for ranges computed above; kept so a held record is never silently stuck.
@@ -257,7 +265,7 @@ export class GapRecovery {
     this.stats.gaps_unrecovered++;
     this.stats.records_unrecovered += last - first + 1;
     const context = s.held.get(last + 1) ?? s.ctx!;
-    this.out.push(this.opts.gapRecord({ publisher: s.publisher, session, first, last, prevEventUs: s.prevEventUs, context }));
+    this.out.push(this.opts.gapRecord({ publisher: s.publisher, session, first, last, prevEventUs: s.prevEventUs, context, cause }));
     s.next = last + 1;
     this.closeHoles(s);
   }

@@ -13,11 +13,11 @@
 import { Dealer, Router } from 'zeromq';
 import { Packr } from 'msgpackr';
 import type { BusRecord } from '../core/records.js';
-import { encodeBatch } from './codec.js';
+import { encodeBatch, WIRE_PACKR_OPTIONS, wireInt } from './codec.js';
 import type { PublishJournal } from './journal.js';
 
-const packr = new Packr({ useRecords: false, int64AsType: 'number', mapsAsObjects: true, variableMapSize: true });
-const big = (v: number): number | bigint => ((v > 0xffffffff || v < -0x80000000) && Number.isInteger(v) ? BigInt(v) : v);
+// The bus codec's options and int64 rule: retransmission frames follow the same wire contract.
+const packr = new Packr({ ...WIRE_PACKR_OPTIONS });
 
 export interface RetransmitRequest {
   id: number;
@@ -39,7 +39,7 @@ export class RetransmitProtocolError extends Error {
 const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 export function encodeRequest(req: RetransmitRequest): Buffer {
-  return packr.pack({ id: req.id, session: req.session, first: big(req.first), last: big(req.last) });
+  return packr.pack({ id: req.id, session: req.session, first: wireInt(req.first), last: wireInt(req.last) });
 }
 
 export function decodeRequest(buf: Uint8Array): RetransmitRequest {
@@ -64,11 +64,11 @@ export function encodeReply(r: RetransmitReply): Buffer {
   const kv = (k: string, v: unknown) => parts.push(packr.pack(k), packr.pack(v));
   kv('id', r.id);
   kv('session', r.session);
-  kv('first', big(r.first));
-  kv('last', big(r.last));
+  kv('first', wireInt(r.first));
+  kv('last', wireInt(r.last));
   kv(
     'unavailable',
-    r.unavailable.map(([a, b]) => [big(a), big(b)]),
+    r.unavailable.map(([a, b]) => [wireInt(a), wireInt(b)]),
   );
   kv('done', r.done);
   parts.push(packr.pack('records'), encodeBatch(r.records));

@@ -15,6 +15,8 @@ import { RetransmitServer } from '../bus/retransmit.js';
 import { tcpEndpoint } from '../bus/subscriber.js';
 import { curveServerKeys } from '../bus/curve.js';
 import { runFeed } from '../venues/reconnect.js';
+import type { FeedSession } from '../venues/connector.js';
+import { isBetfairFeedSession } from '../venues/betfair/index.js';
 import { FrameRecorder, recordingTransport } from '../venues/recorder.js';
 import { loadRecording } from '../venues/recording.js';
 import { createRegistry, mirrorCounter, mirrorGauge, startStatusServer } from '../health/status-server.js';
@@ -167,6 +169,16 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
   );
   mirrorGauge(registry, 'nbpy_connected', '1 when the venue connection is up', () => (stats.connected ? 1 : 0));
   const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+  // Set once the venue session exists; Betfair's reports its markets' statuses for health
+  // (`market_statuses`: silence from an all-SUSPENDED/CLOSED subscription is expected, docs/HEALTH.md).
+  let feedSession: FeedSession | undefined;
+  const betfairMarkets = () => {
+    const entries = feedSession && isBetfairFeedSession(feedSession) ? feedSession.marketStatuses() : [];
+    return {
+      market_statuses: entries.map((e) => e.status),
+      market_status_by_id: Object.fromEntries(entries.map((e) => [e.marketId, e.status])),
+    };
+  };
   const status = await startStatusServer({
     host: pc.bindHost === '0.0.0.0' ? '0.0.0.0' : '127.0.0.1',
     port: pc.statusPort,
@@ -190,6 +202,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
       checksum_failures: stats.checksum_failures,
       last_message_age_ms: ageMs(),
       journal: journal ? { ...journal.stats(), ...retransmit?.stats } : null,
+      ...(pc.venue === 'betfair' ? betfairMarkets() : {}),
     }),
   });
 
@@ -223,6 +236,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
     if (pc.source.type === 'replay') {
       const frames = loadRecording(pc.source.file);
       const session = openReplaySession(pc.venue, pc.venue === 'kraken' ? pc.publishLevels : 10);
+      feedSession = session;
       stats.connected = true;
       signalReady();
       do {
@@ -239,6 +253,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
       if (!abort.signal.aborted) await new Promise((r) => abort.signal.addEventListener('abort', r));
     } else {
       const source = await openVenueSource(pc, env);
+      feedSession = source.session;
       secrets = source.secrets;
       closeSource = source.close;
       const transport = recorder ? recordingTransport(source.transport, recorder) : source.transport;

@@ -28,9 +28,10 @@ import type { BusRecord, GapRecord } from '../core/records.js';
 import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
 import { curveClientKeys } from '../bus/curve.js';
 import { SequenceTracker } from '../bus/sequence.js';
-import { GapRecovery } from '../bus/gap-recovery.js';
+import { GapRecovery, type LostCause } from '../bus/gap-recovery.js';
 import { RetransmitClient } from '../bus/retransmit.js';
 import { createRegistry, mirrorCounter, mirrorGauge, startStatusServer } from '../health/status-server.js';
+import { HEALTH_MEASUREMENT_SCHEMA, HealthWriter, RateMeter } from '../health/health-writer.js';
 import { createLogger } from '../logging/logger.js';
 import { signalReady } from '../supervisor/child.js';
 import { InfluxClient, credentialsFromEnv } from '../storage/influx/client.js';
@@ -38,10 +39,20 @@ import { InfluxSink } from '../storage/influx/writer.js';
 import { InfluxAdmin } from '../storage/influx/admin.js';
 import { EmbeddedSink } from '../storage/embedded/store.js';
 import { EmbeddedRetentionAdmin } from '../storage/embedded/admin.js';
-import { StoragePipeline } from '../storage/pipeline.js';
+import { StoragePipeline, estimateHeapBytes } from '../storage/pipeline.js';
 import { EmbeddedReader, InfluxReader, storeRoutes, type StoreReader } from '../storage/reader.js';
 import { DROP_REASONS, type Sink, type WriteTarget } from '../storage/sink.js';
 import { loadFromCommand, table, wantsJson, printJson } from './common.js';
+
+/** How often a subscriber writes its pipeline health points (`influxdb.healthMeasurement`), ms. */
+export const HEALTH_POINT_INTERVAL_MS = 10_000;
+
+/** Why a range could not be recovered, for the log line (GapRecovery's causes). */
+const LOST_CAUSE_TEXT: Record<LostCause, string> = {
+  not_in_journal: 'no longer in the publisher journal; a larger publishers[].journal keeps more',
+  no_answer: 'no answer from the publisher within recovery.holdTimeoutMs',
+  hold_limit: 'holding more records behind it would pass recovery.maxHeldRecords',
+};
 
 export function findSubscriber(cfg: Config, name: string): SubscriberConfig {
   const s = cfg.subscribers.find((x) => x.name === name);
@@ -149,6 +160,12 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   };
   const measurements = [...new Set([...Object.values(sc.measurements), cfg.influxdb.eventsMeasurement])];
   const sinkLog = (level: 'info' | 'warn' | 'error', msg: string, fields: Record<string, unknown> = {}) => log[level](fields, msg);
+  // The health measurement's schema, also for configs that do not list it.
+  const healthMeasurement = cfg.influxdb.healthMeasurement;
+  const schemas = {
+    ...cfg.influxdb.measurements,
+    [healthMeasurement]: cfg.influxdb.measurements[healthMeasurement] ?? HEALTH_MEASUREMENT_SCHEMA,
+  };
 
   // ------------------------------------------------------------------ the store
   let sink: Sink;
@@ -162,7 +179,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       requestTimeoutMs: cfg.influxdb.requestTimeoutMs,
       gzip: sc.gzip,
     });
-    const influxSink = new InfluxSink({ client, database: cfg.influxdb.database, measurements: cfg.influxdb.measurements, log: sinkLog });
+    const influxSink = new InfluxSink({ client, database: cfg.influxdb.database, measurements: schemas, log: sinkLog });
     const admin = new InfluxAdmin({ client, influxdb: cfg.influxdb });
     sink = influxSink;
     reader = new InfluxReader({ client, database: cfg.influxdb.database, retentionPolicy: sc.retentionPolicy, sink });
@@ -177,7 +194,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     const file = embeddedFileFor(cfg, name);
     const embedded = new EmbeddedSink({
       path: file,
-      measurements: cfg.influxdb.measurements,
+      measurements: schemas,
       retentionPolicies: cfg.influxdb.retentionPolicies,
       logger: { warn: (o, m) => log.warn(o, m) },
     });
@@ -212,6 +229,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     batchSize: sc.batchSize,
     flushIntervalMs: sc.flushIntervalMs,
     maxBatchBytes: sc.maxBatchBytes,
+    maxHeldBytes: sc.maxHeldBytes,
     spoolDir: spoolDirFor(cfg, name),
     spoolMaxBytes: sc.spoolMaxBytes,
     log: sinkLog,
@@ -225,6 +243,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   const topics = new Map<string, TopicStats>();
   let recordsIn = 0;
   let seqGapRecords = 0;
+  const topicSessions = new Map<string, Set<string>>();
   const bus = new BusSubscriber({
     endpoints,
     topics: sc.topics,
@@ -255,8 +274,8 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
         gapRecord: (l) => {
           seqGapRecords++;
           log.warn(
-            { publisher: l.publisher, session: l.session, first: l.first, last: l.last, topic: l.context.topic },
-            'sequence gap not recoverable (no longer in the publisher journal, or no answer in time): stored as a gap',
+            { publisher: l.publisher, session: l.session, first: l.first, last: l.last, topic: l.context.topic, cause: l.cause },
+            `sequence gap not recoverable (${LOST_CAUSE_TEXT[l.cause]}): stored as a gap`,
           );
           return sequenceGapRecord(l.context, l.first, l.last, l.prevEventUs, name, clock.nowUs());
         },
@@ -339,6 +358,12 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   );
   mirrorCounter(registry, 'nbpy_store_outages_total', 'times the store became unreachable', () => st().outage_count);
   mirrorGauge(registry, 'nbpy_queue_depth', 'records held in memory', () => st().queue_depth);
+  mirrorGauge(
+    registry,
+    'nbpy_held_bytes',
+    'estimated heap bytes of the records held in memory (bound: maxHeldBytes)',
+    () => st().held_bytes,
+  );
   mirrorGauge(registry, 'nbpy_spool_bytes', 'bytes in the durable outage spool', () => st().spool_bytes);
   mirrorGauge(registry, 'nbpy_write_latency_ms', 'latency of the last batch write, ms', () => st().last_write_latency_ms);
   mirrorGauge(registry, 'nbpy_lag_ms', 'venue event time of the newest written record -> now, ms', () => st().lag_ms);
@@ -383,6 +408,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       records_in: recordsIn,
       points_written: s.points_written,
       queue_depth: s.queue_depth,
+      held_bytes: s.held_bytes,
       spool_bytes: s.spool_bytes,
       spool_batches: s.spool_batches,
       dropped_by_reason: s.dropped_by_reason,
@@ -438,6 +464,36 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     'subscriber ready',
   );
 
+  // ------------------------------------------------------------------ pipeline health into the store
+  // Best effort (docs/HEALTH.md "Pipeline health in the store"): written beside the data, not spooled.
+  const healthWriter = new HealthWriter({
+    sink,
+    service: name,
+    measurement: healthMeasurement,
+    retentionPolicy: sc.retentionPolicy,
+    clock,
+    onError: (e) => log.debug({}, `health point not written: ${e.message}`),
+  });
+  const rates = new RateMeter();
+  healthWriter.start(() => {
+    const s = st();
+    const nowMs = clock.monoMs();
+    const drops = Object.values(s.dropped_by_reason as Record<string, number>).reduce((a, n) => a + n, 0);
+    return [...new Set(pubs.map((p) => p.topic))].map((topic) => {
+      const t = topicStats(topic);
+      return {
+        topic,
+        records_per_s: rates.rate(topic, t.records, nowMs),
+        lag_ms: s.lag_ms ?? 0,
+        gaps: t.gaps,
+        drops,
+        restarts: Math.max(0, (topicSessions.get(topic)?.size ?? 0) - 1),
+        queue_depth: s.queue_depth,
+        spool_bytes: s.spool_bytes,
+      };
+    });
+  }, HEALTH_POINT_INTERVAL_MS);
+
   // ------------------------------------------------------------------ stop
   let resolveStop: () => void = () => {};
   const stopped = new Promise<void>((r) => (resolveStop = r));
@@ -454,6 +510,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   process.once('SIGINT', onInt);
 
   // ------------------------------------------------------------------ the loop
+  let heldRecordBytes = 0;
   try {
     for await (const batch of bus.batches()) {
       const data: BusRecord[] = [];
@@ -488,6 +545,9 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
         }
         if (r.kind === 'heartbeat') continue;
         const t = topicStats(r.topic);
+        let sessions = topicSessions.get(r.topic);
+        if (!sessions) topicSessions.set(r.topic, (sessions = new Set()));
+        sessions.add(r.session);
         t.records++;
         t.last_mono_ms = now;
         lastEventUs.set(r.session, r.ts_event_us);
@@ -499,6 +559,11 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       if (data.length) pipeline.push(data);
       // Backpressure: do not read the socket again until the pipeline has room (or the store is down).
       await Promise.race([pipeline.waitForCapacity(), stopped]);
+      // Records held behind an open sequence hole count against the same memory bound: while they
+      // fill it, stop reading (the hole is closed by the retransmit socket or the hold timeout).
+      if (recovery && batch.length) heldRecordBytes = estimateHeapBytes(batch[batch.length - 1]!);
+      while (recovery && !stopping && recovery.snapshot().held * heldRecordBytes > sc.maxHeldBytes)
+        await Promise.race([new Promise((r) => setTimeout(r, 20)), stopped]);
       if (stopping) break;
     }
   } catch (e) {
@@ -516,6 +581,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     saveRecovery();
   }
   pipelineOpen = false;
+  await healthWriter.stop();
 
   // ------------------------------------------------------------------ flush and exit
   const phaseMs = cfg.shutdown.phaseTimeoutMs;

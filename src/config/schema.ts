@@ -135,8 +135,13 @@ const faults = z
     badChecksumRate: z.number().min(0).max(1).default(0),
     /** Probability (0-1) of a garbage frame per message. */
     garbageRate: z.number().min(0).max(1).default(0),
+    /**
+     * Betfair simulator only: every market turns SUSPENDED this many ms after start (0 = never),
+     * then only heartbeats flow; health then reports the silence as expected.
+     */
+    suspendAfterMs: nonNegativeInt('milliseconds').default(0),
   })
-  .default({ dropEveryMs: 0, stallEveryMs: 0, stallMs: 0, badChecksumRate: 0, garbageRate: 0 });
+  .default({ dropEveryMs: 0, stallEveryMs: 0, stallMs: 0, badChecksumRate: 0, garbageRate: 0, suspendAfterMs: 0 });
 
 export const sourceSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -179,7 +184,7 @@ const publisherCommon = {
     type: 'simulated',
     ratePerS: 20,
     seed: 1,
-    faults: { dropEveryMs: 0, stallEveryMs: 0, stallMs: 0, badChecksumRate: 0, garbageRate: 0 },
+    faults: { dropEveryMs: 0, stallEveryMs: 0, stallMs: 0, badChecksumRate: 0, garbageRate: 0, suspendAfterMs: 0 },
     weekend: false,
   }),
   /** Record raw venue frames (JSON Lines, gzip, rotated) under dataDir/recordings. */
@@ -291,6 +296,15 @@ export const subscriberSchema = z.strictObject({
     .max(256 * 1024 * 1024, { error: (iss) => `expected at most 256 MiB, got ${describeValue(iss.input)}` })
     .default(4 * 1024 * 1024),
   gzip: z.boolean().default(true),
+  /**
+   * Cap on the records this subscriber holds in memory (batching, queued, being written, waiting for
+   * the spool), bytes of JS heap as estimated per record (~450 B a tick, ~2.6 KB a 10+10-level depth
+   * record). Past it the subscriber stops reading the bus: records wait in ZeroMQ (rcvHwm), then the
+   * publisher's journal (gap recovery). Keep it above 2 x maxBatchBytes x 2.5.
+   */
+  maxHeldBytes: positiveInt('bytes')
+    .min(1024 * 1024, { error: (iss) => `expected at least 1 MiB, got ${describeValue(iss.input)}` })
+    .default(24 * 1024 * 1024),
   /** Size cap of the on-disk spool used while the store is unreachable. */
   spoolMaxBytes: positiveInt('bytes').default(1024 * 1024 * 1024),
   /** ZeroMQ receive high-water mark (messages). */

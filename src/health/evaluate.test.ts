@@ -92,3 +92,52 @@ describe('evaluate', () => {
     assert.equal(find(checks, 'publisher.kraken_tick.uptime')!.status, 'fail');
   });
 });
+
+describe('evaluate: Betfair market statuses from the publisher', () => {
+  const bf = configSchema.parse({
+    storage: { backend: 'embedded' },
+    backing: { grafana: { enabled: false } },
+    influxdb: { measurements: { betfair_runner: { tags: ['instrument'], fields: { seq: 'integer' } } } },
+    publishers: [
+      {
+        name: 'betfair_market',
+        venue: 'betfair',
+        feed: 'market',
+        topic: 'betfair.market',
+        port: 5566,
+        statusPort: 6566,
+        staleAfterMs: 10_000,
+      },
+    ],
+    subscribers: [{ name: 'sub', port: 5578, topics: ['betfair.market'], measurements: { runner: 'betfair_runner' } }],
+  });
+  const silent = (statuses: string[] | undefined): Observations => ({
+    nowMs: WEDNESDAY,
+    supervisor: null,
+    services: [
+      up('betfair_market', 'publisher', statuses ? { market_statuses: statuses } : {}),
+      up('sub', 'subscriber', { queue_depth: 0, spool_bytes: 0, dropped_by_reason: {}, store_up: true }),
+    ],
+    // Ten minutes of silence on the topic and in the store.
+    topicAgesMs: { 'betfair.market': 600_000 },
+    ...(statuses ? { betfairStatuses: { 'betfair.market': statuses } } : {}),
+    store: [{ measurement: 'betfair_runner', newestUs: (WEDNESDAY - 600_000) * 1000, recentPoints: 0, rateWindowS: 60 }],
+    disk: { path: 'data', freeBytes: 100 * 1024 ** 3, totalBytes: 200 * 1024 ** 3 },
+  });
+
+  it('every market SUSPENDED/CLOSED: the silent topic and store pass with a note; healthy', () => {
+    const checks = evaluate(silent(['SUSPENDED', 'CLOSED', 'SUSPENDED']), bf);
+    for (const name of ['topic.betfair.market.freshness', 'store.betfair_runner.freshness']) {
+      assert.equal(find(checks, name)!.status, 'pass', name);
+      assert.match(find(checks, name)!.detail, /expected: Betfair market\(s\) SUSPENDED\/CLOSED/);
+    }
+    assert.equal(overallStatus(checks), 'healthy');
+  });
+  it('one market OPEN, none reported, or statuses unknown: the same silence fails', () => {
+    for (const statuses of [['SUSPENDED', 'OPEN'], [], ['UNKNOWN'], undefined]) {
+      const checks = evaluate(silent(statuses), bf);
+      assert.equal(find(checks, 'topic.betfair.market.freshness')!.status, 'fail', JSON.stringify(statuses));
+      assert.equal(find(checks, 'store.betfair_runner.freshness')!.status, 'fail', JSON.stringify(statuses));
+    }
+  });
+});

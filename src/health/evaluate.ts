@@ -289,8 +289,13 @@ export function evaluate(obs: Observations, config: Config): CheckResult[] {
       checks.push(fail(name, `cannot read ${m.measurement}: ${m.error}`));
       continue;
     }
-    const venues = measures.find((x) => x.measurement === m.measurement)?.venues ?? [];
+    const measure = measures.find((x) => x.measurement === m.measurement);
+    const venues = measure?.venues ?? [];
     const venue = venues.length === 1 ? venues[0]! : 'kraken';
+    // A Betfair-only measurement is quiet when every market of every topic feeding it is; a topic
+    // whose publisher reports no statuses counts as open.
+    const statusLists = (measure?.topics ?? []).map((t) => obs.betfairStatuses?.[t] ?? []);
+    const betfairStatuses = venue === 'betfair' && !statusLists.some((l) => l.length === 0) ? statusLists.flat() : [];
     const rate =
       m.recentPoints !== null
         ? `; ${m.recentPoints} points in the last ${m.rateWindowS}s (${(m.recentPoints / m.rateWindowS).toFixed(1)}/s)`
@@ -301,10 +306,11 @@ export function evaluate(obs: Observations, config: Config): CheckResult[] {
       ageMs: m.newestUs === null ? null : Math.max(0, nowMs - m.newestUs / 1000),
       staleAfterMs: maxAgeMs,
       nowMs,
+      betfairStatuses,
       what: `newest point of ${m.measurement}`,
     });
     const stale = Object.entries(m.series ?? {}).filter(([, us]) => nowMs - us / 1000 > maxAgeMs);
-    if (c.status === 'pass' && stale.length && marketState(venue, nowMs).open) {
+    if (c.status === 'pass' && stale.length && marketState(venue, nowMs, betfairStatuses).open) {
       checks.push(
         warn(
           name,

@@ -75,3 +75,26 @@ function assertSame(cache: BetfairCache, m: ReturnType<typeof createBetfairMarke
   }
   assert.equal(runners, 6);
 }
+
+test('a market set SUSPENDED: the delta is its new definition alone, and only open markets trade from then on', () => {
+  const m = createBetfairMarketModel({ markets: MARKETS, runnersPerMarket: 3, seed: 9 });
+  const v0 = (m.definition(0) as { version: number }).version;
+  assert.equal(m.setStatus('1.1', 'OPEN'), null, 'already open: no change');
+  const c = m.setStatus('1.1', 'SUSPENDED')!;
+  assert.equal(c.clk, m.clk);
+  const mc = m.deltaOf(c, ALL)!;
+  assert.deepEqual(Object.keys(mc).sort(), ['id', 'marketDefinition', 'rc']);
+  assert.deepEqual(mc.rc, []);
+  const d = mc.marketDefinition as { status: string; version: number };
+  assert.equal(d.status, 'SUSPENDED');
+  assert.equal(d.version, v0 + 1);
+  assert.equal((m.imageOf(0, ALL).marketDefinition as { status: string }).status, 'SUSPENDED');
+  assert.equal(m.anyOpen, true);
+  for (let i = 0; i < 300; i++) assert.equal(m.step().market, 1, 'the suspended market does not trade');
+  m.setStatus('1.2', 'SUSPENDED');
+  assert.equal(m.anyOpen, false);
+  m.setStatus('1.1', 'OPEN');
+  assert.equal(m.anyOpen, true);
+  for (let i = 0; i < 300; i++) assert.equal(m.step().market, 0);
+  assert.throws(() => m.setStatus('1.404', 'OPEN'), /no market 1\.404/);
+});

@@ -63,10 +63,13 @@ interface SimMarket {
   id: string;
   runners: SimRunner[];
   tvCents: number;
-  status: 'OPEN' | 'SUSPENDED';
+  status: SimMarketStatus;
   inPlay: boolean;
   version: number;
 }
+
+/** Market statuses the simulator can put a market in (venues.md §3.3 marketDefinition.status). */
+export type SimMarketStatus = 'OPEN' | 'SUSPENDED' | 'CLOSED' | 'INACTIVE';
 
 /** One change of the model (what a delta carries), with the clk it produced. */
 export interface ModelChange {
@@ -116,8 +119,12 @@ export interface BetfairMarketModel {
   readonly marketIds: string[];
   /** Clock of the last change (0 before the first). */
   readonly clk: number;
-  /** Apply one random change. */
+  /** Some market is OPEN (only open markets change; with none, the feed is heartbeats only). */
+  readonly anyOpen: boolean;
+  /** Apply one random change to an OPEN market (any market when none is open: check {@link anyOpen}). */
   step(): ModelChange;
+  /** Set a market's status: a definition change (new version), nothing else; null when unchanged. */
+  setStatus(marketId: string, status: SimMarketStatus): ModelChange | null;
   /** `marketDefinition` of a market. */
   definition(market: number): Record<string, unknown>;
   /** The full `mc` entry (img:true) of a market for a subscription. */
@@ -159,7 +166,10 @@ export function createBetfairMarketModel(opts: { markets: string[]; runnersPerMa
 
   function step(): ModelChange {
     clk++;
-    const mi = int(0, markets.length - 1);
+    // Only open markets trade. All open (the default), this draws exactly as before: seeds replay the same.
+    const open = markets.flatMap((m, i) => (m.status === 'OPEN' ? [i] : []));
+    const pool = open.length ? open : markets.map((_, i) => i);
+    const mi = pool[int(0, pool.length - 1)] as number;
     const m = markets[mi] as SimMarket;
     const ri = int(0, m.runners.length - 1);
     const r = m.runners[ri] as SimRunner;
@@ -215,6 +225,27 @@ export function createBetfairMarketModel(opts: { markets: string[]; runnersPerMa
       change.traded = tick;
     }
     return change;
+  }
+
+  function setStatus(marketId: string, status: SimMarketStatus): ModelChange | null {
+    const mi = markets.findIndex((m) => m.id === marketId);
+    const m = markets[mi];
+    if (!m) throw new Error(`betfair simulator: no market ${marketId}`);
+    if (m.status === status) return null;
+    m.status = status;
+    m.version++;
+    clk++;
+    return {
+      clk,
+      market: mi,
+      runner: 0,
+      backTicks: [],
+      layTicks: [],
+      backBefore: [],
+      layBefore: [],
+      traded: null,
+      definitionChanged: true,
+    };
   }
 
   function definition(mi: number): Record<string, unknown> {
@@ -295,6 +326,7 @@ export function createBetfairMarketModel(opts: { markets: string[]; runnersPerMa
       if (f.has('EX_LTP')) rc.ltp = priceOf(c.traded);
       any ||= f.has('EX_TRADED') || f.has('EX_TRADED_VOL') || f.has('EX_LTP');
     }
+    const runnerChanged = any;
     const mc: Record<string, unknown> = { id: m.id };
     if (c.definitionChanged && f.has('EX_MARKET_DEF')) {
       mc.marketDefinition = definition(c.market);
@@ -302,7 +334,8 @@ export function createBetfairMarketModel(opts: { markets: string[]; runnersPerMa
     }
     if (c.traded !== null && f.has('EX_TRADED_VOL')) mc.tv = money(m.tvCents);
     if (!any) return null;
-    mc.rc = [rc];
+    // A status change alone carries only the definition, as Betfair sends it.
+    mc.rc = runnerChanged ? [rc] : [];
     return mc;
   }
 
@@ -347,7 +380,11 @@ export function createBetfairMarketModel(opts: { markets: string[]; runnersPerMa
     get clk() {
       return clk;
     },
+    get anyOpen() {
+      return markets.some((m) => m.status === 'OPEN');
+    },
     step,
+    setStatus,
     definition,
     imageOf,
     deltaOf,
@@ -365,6 +402,11 @@ export interface BetfairSimulatorFaults {
   stallMs?: number;
   /** Probability (0-1) per delta message of an extra garbage line before it. */
   garbageRate?: number;
+  /**
+   * Every market turns SUSPENDED this many ms after start (0 = never): one definition change per
+   * market, then heartbeats only (a suspended market does not trade). For health tests.
+   */
+  suspendAfterMs?: number;
 }
 
 export interface BetfairSimulatorOptions {
@@ -412,6 +454,11 @@ export interface BetfairSimulator {
   close(): Promise<void>;
   /** Destroy every client connection now. */
   dropAll(): void;
+  /**
+   * Put a market in `status` now: subscribers get the new marketDefinition; only OPEN markets
+   * trade, so with none open the feed is heartbeats only. Throws for an unknown market id.
+   */
+  setMarketStatus(marketId: string, status: SimMarketStatus): void;
   stats(): BetfairSimulatorStats;
 }
 
@@ -670,6 +717,12 @@ export async function startBetfairSimulator(opts: BetfairSimulatorOptions): Prom
         produced = 0;
         return;
       }
+      if (!model.anyOpen) {
+        // nothing trades: keep the pace clock from bursting when a market reopens
+        base = Date.now();
+        produced = 0;
+        return;
+      }
       const due = Math.min(Math.floor(((Date.now() - base) * opts.ratePerS) / 1000) - produced, Math.max(1, opts.ratePerS));
       for (let i = 0; i < due; i++) broadcast(model.step());
       produced += Math.max(0, due);
@@ -679,8 +732,8 @@ export async function startBetfairSimulator(opts: BetfairSimulatorOptions): Prom
     const pump = () => {
       if (closed) return;
       const subs = [...conns].filter((c) => c.sub && !c.socket.destroyed);
-      if (subs.length === 0 || stalled() || subs.some((c) => c.socket.writableLength > 1 << 20)) {
-        setTimeout(pump, subs.length === 0 || stalled() ? 5 : 1).unref();
+      if (subs.length === 0 || stalled() || !model.anyOpen || subs.some((c) => c.socket.writableLength > 1 << 20)) {
+        setTimeout(pump, subs.length === 0 || stalled() || !model.anyOpen ? 5 : 1).unref();
         return;
       }
       for (let i = 0; i < 200; i++) broadcast(model.step());
@@ -693,7 +746,18 @@ export async function startBetfairSimulator(opts: BetfairSimulatorOptions): Prom
     const stallMs = faults.stallMs;
     serverTimers.push(setInterval(() => (stalledUntil = Date.now() + stallMs), faults.stallEveryMs));
   }
+  if (faults.suspendAfterMs) {
+    const t = setTimeout(() => {
+      for (const id of model.marketIds) setMarketStatus(id, 'SUSPENDED');
+    }, faults.suspendAfterMs);
+    serverTimers.push(t);
+  }
   for (const t of serverTimers) t.unref();
+
+  function setMarketStatus(marketId: string, status: SimMarketStatus) {
+    const change = model.setStatus(marketId, status);
+    if (change) broadcast(change);
+  }
 
   function dropAll() {
     for (const c of conns) {
@@ -707,6 +771,7 @@ export async function startBetfairSimulator(opts: BetfairSimulatorOptions): Prom
     port,
     ca: Buffer.from(LOCALHOST_CERT_PEM),
     dropAll,
+    setMarketStatus,
     stats: () => ({ ...stats, clk: model.clk }),
     async close() {
       closed = true;

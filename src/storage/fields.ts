@@ -96,7 +96,7 @@ const FLOAT_RE = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 const INT_RE = /^[-+]?\d+$/;
 
 /** Fast path for the common shape `123` / `123.45` (digits, one inner point); the regex handles the rest. */
-function plainDecimal(v: string): boolean {
+export function plainDecimal(v: string): boolean {
   const n = v.length;
   if (n === 0) return false;
   let dot = -1;

@@ -7,7 +7,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { FakeClock } from '../core/clock.js';
 import { NbpyError } from '../core/errors.js';
 import type { BusRecord, TickRecord } from '../core/records.js';
-import { StoragePipeline, backoffDelayMs } from './pipeline.js';
+import { StoragePipeline, backoffDelayMs, estimateHeapBytes } from './pipeline.js';
 import type { Sink, WriteResult, WriteTarget } from './sink.js';
 
 class FakeSink implements Sink {
@@ -242,6 +242,77 @@ test('backpressure: a slow but healthy store makes the caller wait; nothing is s
   await p.flush();
   assert.equal(sink.stored.size, 300);
   assert.equal(p.stats().spool_bytes, 0);
+  await p.close();
+  rmSync(dir, { recursive: true });
+});
+
+/** A sink whose writes hang until `release()`: a store slower than the bus. */
+class StalledSink extends FakeSink {
+  private gate: Promise<void> = new Promise(() => {});
+  private open_: () => void = () => {};
+  constructor() {
+    super();
+    this.gate = new Promise((r) => (this.open_ = r));
+  }
+  release() {
+    this.open_();
+  }
+  override async write(records: readonly BusRecord[]): Promise<WriteResult> {
+    await this.gate;
+    return super.write(records);
+  }
+}
+
+/** Push 10-record chunks while the pipeline has capacity; resolves after `n` records or when it blocks. */
+async function pushUntilBlocked(p: StoragePipeline, n: number): Promise<{ pushed: number; maxHeld: number }> {
+  let pushed = 0;
+  let maxHeld = 0;
+  while (pushed < n) {
+    const ready = await Promise.race([p.waitForCapacity().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
+    if (!ready) break;
+    p.push(recs(10));
+    pushed += 10;
+    maxHeld = Math.max(maxHeld, p.stats().held_bytes);
+  }
+  return { pushed, maxHeld };
+}
+
+test('memory bound: a stalled store stops intake at maxHeldBytes, whatever maxQueuedBatches allows', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
+  const clock = new FakeClock();
+  const sink = new StalledSink();
+  const maxHeldBytes = 100 * estimateHeapBytes(rec());
+  const { p } = make(sink, dir, clock, { maxQueuedBatches: 1000, maxHeldBytes });
+  const { pushed, maxHeld } = await pushUntilBlocked(p, 10_000);
+  assert.ok(pushed < 10_000, 'intake must stop while the store does not take anything');
+  assert.ok(maxHeld <= maxHeldBytes + 10 * estimateHeapBytes(rec()), `held ${maxHeld} B, bound ${maxHeldBytes} B`);
+  assert.equal(p.hasCapacity(), false);
+  assert.equal(p.stats().spool_batches, 0, 'a slow store is backpressure, not an outage');
+  sink.release();
+  await p.close();
+  assert.equal(sink.stored.size, pushed, 'everything taken is written');
+  assert.equal(p.stats().held_bytes, 0);
+  rmSync(dir, { recursive: true });
+});
+
+test('memory bound: during an outage the spool path is bounded too (pending appends count)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
+  const clock = new FakeClock();
+  const sink = new FakeSink();
+  sink.up = false;
+  const maxHeldBytes = 100 * estimateHeapBytes(rec());
+  const { p } = make(sink, dir, clock, { maxHeldBytes });
+  // First write fails: the store is down; then pushes go to the spool, as fast as it writes.
+  p.push(recs(10));
+  await until(() => !p.stats().store_up, clock, 'outage seen');
+  const { pushed, maxHeld } = await pushUntilBlocked(p, 5_000);
+  assert.equal(pushed, 5_000, 'the spool keeps taking data during an outage');
+  // Without the bound the producer outruns the spool's fsyncs and every batch waits in memory. The
+  // batches retrying in flight (concurrency 2 x 10 records) are outside the bound by design.
+  const slack = (10 + 2 * 10) * estimateHeapBytes(rec());
+  assert.ok(maxHeld <= maxHeldBytes + slack, `held ${maxHeld} B, bound ${maxHeldBytes} B`);
+  sink.up = true;
+  await until(() => sink.stored.size === 5_010, clock, 'backlog replayed');
   await p.close();
   rmSync(dir, { recursive: true });
 });

@@ -9,6 +9,11 @@
  *   {@link waitForCapacity}. The subscriber awaits waitForCapacity() after each bus message, so it
  *   stops reading its ZeroMQ socket (records wait in ZeroMQ's receive queue) instead of writing
  *   a healthy store's backlog to disk. The spool is for outages.
+ * - MEMORY BOUND: every record held in memory (batcher, queue, in flight, waiting for a spool
+ *   append) is counted at {@link estimateHeapBytes}; past `maxHeldBytes` there is no capacity, in an
+ *   outage too. A batch count alone did not bound memory: a depth record is ~10x a tick, and while
+ *   the store was down capacity was unconditional, so a spool slower than the bus (one fsync per
+ *   batch) let the chain of pending appends, each holding its records, grow without end.
  * - Retriable errors (store unreachable, 5xx, timeouts) are retried FOREVER with capped
  *   exponential backoff and jitter. While the store is down there is always capacity: batches beyond
  *   the memory queue go to the durable spool, so memory stays bounded whatever the outage length.
@@ -59,6 +64,13 @@ export interface PipelineOptions extends BatchSettings {
   concurrency?: number;
   /** Batches held in memory beyond those in flight before spilling to disk (default 8). */
   maxQueuedBatches?: number;
+  /**
+   * Cap on the records held in memory, bytes as {@link estimateHeapBytes} counts them (config
+   * `maxHeldBytes`; default 24 MiB). Past it {@link hasCapacity} is false. Batches retrying against
+   * a down store are not counted against it (at most `concurrency` of them, and the spool must keep
+   * taking new data meanwhile).
+   */
+  maxHeldBytes?: number;
   backoff?: BackoffSettings;
   random?: () => number;
 }
@@ -72,6 +84,8 @@ export interface PipelineStats {
   dropped_by_reason: Partial<Record<DropReason, number>>;
   /** Records held in memory: waiting in the batcher, queued, and in flight. */
   queue_depth: number;
+  /** Estimated heap bytes of every record held in memory (bounded by `maxHeldBytes`). */
+  held_bytes: number;
   spool_bytes: number;
   spool_batches: number;
   last_write_latency_ms: number;
@@ -83,6 +97,8 @@ export interface PipelineStats {
 
 interface Batch {
   records: BusRecord[];
+  /** {@link estimateHeapBytes} of the records. */
+  bytes: number;
   /** Spool id when the batch came from disk. */
   spoolId?: number;
 }
@@ -95,6 +111,23 @@ export function estimateRecordBytes(r: BusRecord): number {
   return n;
 }
 
+/**
+ * Rough JS heap size of a decoded record, for `maxHeldBytes` (measured on Node 20: ~450 B for a
+ * msgpack-decoded tick, ~2.6 KB for a 10+10-level depth record, i.e. ~110 B per level).
+ */
+export function estimateHeapBytes(r: BusRecord): number {
+  let n = 450;
+  if (r.kind === 'depth') n += (r.bids.length + r.asks.length) * 110;
+  else if (r.kind === 'runner') n += (r.back.length + r.lay.length) * 110;
+  return n;
+}
+
+function heapBytesOf(records: readonly BusRecord[]): number {
+  let n = 0;
+  for (const r of records) n += estimateHeapBytes(r);
+  return n;
+}
+
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
 export class StoragePipeline {
@@ -104,6 +137,7 @@ export class StoragePipeline {
   private readonly log: PipelineLog;
   private readonly concurrency: number;
   private readonly maxQueued: number;
+  private readonly maxHeldBytes: number;
   private readonly backoff: BackoffSettings;
   private readonly random: () => number;
   private readonly batcher: Batcher<BusRecord>;
@@ -112,6 +146,11 @@ export class StoragePipeline {
   private inflight = 0;
   private inflightRecords = 0;
   private queuedRecords = 0;
+  /** Heap-estimated bytes: in the batcher, queued, in flight, waiting for a spool append. */
+  private pendingBytes = 0;
+  private queuedBytes = 0;
+  private inflightBytes = 0;
+  private spoolingBytes = 0;
   /** Spool appends started and not finished: they count as "spool in use" for ordering. */
   private spoolAppending = 0;
   private spoolChain: Promise<unknown> = Promise.resolve();
@@ -132,6 +171,7 @@ export class StoragePipeline {
     batches_retried: 0,
     dropped_by_reason: {},
     queue_depth: 0,
+    held_bytes: 0,
     spool_bytes: 0,
     spool_batches: 0,
     last_write_latency_ms: 0,
@@ -147,6 +187,7 @@ export class StoragePipeline {
     this.log = opts.log ?? (() => {});
     this.concurrency = opts.concurrency ?? 4;
     this.maxQueued = opts.maxQueuedBatches ?? 8;
+    this.maxHeldBytes = opts.maxHeldBytes ?? 24 * 1024 * 1024;
     this.backoff = opts.backoff ?? { baseMs: 100, maxMs: 30_000 };
     this.random = opts.random ?? Math.random;
     this.spool = Spool.open({ dir: opts.spoolDir, maxBytes: opts.spoolMaxBytes, log: this.log });
@@ -165,12 +206,28 @@ export class StoragePipeline {
   push(records: readonly BusRecord[]): void {
     if (this.closed) throw new NbpyError('E_PIPELINE_CLOSED', 'push() after close(): the storage pipeline is shut down', false);
     this.s.records_in += records.length;
-    for (const r of records) this.batcher.add(r);
+    for (const r of records) {
+      this.pendingBytes += estimateHeapBytes(r);
+      this.batcher.add(r);
+    }
+    // A partial batch that alone fills half the bound goes now rather than at its age limit (without
+    // this, a small maxHeldBytes would stall the caller for up to flushIntervalMs).
+    if (this.pendingBytes * 2 >= this.maxHeldBytes) this.batcher.flush();
   }
 
-  /** Room for more: the memory queue is below `maxQueuedBatches`, or the store is down (the spool takes it). */
+  /** Estimated heap bytes of the records held in memory. */
+  get heldBytes(): number {
+    return this.pendingBytes + this.queuedBytes + this.inflightBytes + this.spoolingBytes;
+  }
+
+  /**
+   * Room for more: held bytes below `maxHeldBytes`, and the memory queue below `maxQueuedBatches`
+   * or the store down (then the spool takes new batches, as fast as it writes them).
+   */
   hasCapacity(): boolean {
-    return this.closed || !this.s.store_up || this.queue.length < this.maxQueued;
+    if (this.closed) return true;
+    if (!this.s.store_up) return this.heldBytes - this.inflightBytes < this.maxHeldBytes;
+    return this.heldBytes < this.maxHeldBytes && this.queue.length < this.maxQueued;
   }
 
   /** Resolves once {@link hasCapacity} holds (at once when it already does). */
@@ -191,6 +248,7 @@ export class StoragePipeline {
       ...this.s,
       dropped_by_reason: { ...this.s.dropped_by_reason },
       queue_depth: this.batcher.pending + this.queuedRecords + this.inflightRecords,
+      held_bytes: this.heldBytes,
       spool_bytes: this.spool.bytes,
       spool_batches: this.spool.count,
     };
@@ -205,21 +263,25 @@ export class StoragePipeline {
   }
 
   private enqueue(records: BusRecord[]): void {
+    const bytes = heapBytesOf(records);
+    this.pendingBytes -= bytes;
     // Store up: memory (the caller applies backpressure). Store down: memory until the queue is
     // full, then the spool, and everything behind the spool once it is in use (outage order).
     const toMemory = !this.spill && (this.s.store_up || (!this.spoolInUse && this.queue.length < this.maxQueued));
     if (toMemory) {
-      this.queue.push({ records });
+      this.queue.push({ records, bytes });
       this.queuedRecords += records.length;
+      this.queuedBytes += bytes;
       this.pump();
       return;
     }
-    this.toSpool(records, false);
+    void this.toSpool(records, false, bytes);
   }
 
   /** Durably spool a batch; appends are chained so the file order is the call order. */
-  private toSpool(records: BusRecord[], front: boolean): Promise<void> {
+  private toSpool(records: BusRecord[], front: boolean, bytes: number): Promise<void> {
     this.spoolAppending++;
+    this.spoolingBytes += bytes;
     const p = this.spoolChain.then(async () => {
       let ok = false;
       try {
@@ -228,6 +290,7 @@ export class StoragePipeline {
         this.log('error', `spool: cannot write a batch (${(e as Error).message}); ${records.length} records lost`, {});
       }
       this.spoolAppending--;
+      this.spoolingBytes -= bytes;
       if (!ok) {
         this.drop('spool_full', records.length);
         if (!this.spoolFullLogged) {
@@ -249,6 +312,7 @@ export class StoragePipeline {
       const b = spoolReady && this.preferSpool ? undefined : this.queue.shift();
       if (b) {
         this.queuedRecords -= b.records.length;
+        this.queuedBytes -= b.bytes;
         this.preferSpool = true;
         this.start(b);
         continue;
@@ -262,7 +326,7 @@ export class StoragePipeline {
           this.inflight--;
           if (e) {
             const records = packr.unpack(e.payload) as BusRecord[];
-            this.start({ records, spoolId: e.id });
+            this.start({ records, bytes: heapBytesOf(records), spoolId: e.id });
           }
           this.pump();
         });
@@ -276,9 +340,11 @@ export class StoragePipeline {
   private start(b: Batch): void {
     this.inflight++;
     this.inflightRecords += b.records.length;
+    this.inflightBytes += b.bytes;
     void this.run(b).finally(() => {
       this.inflight--;
       this.inflightRecords -= b.records.length;
+      this.inflightBytes -= b.bytes;
       this.pump();
     });
   }
@@ -319,7 +385,7 @@ export class StoragePipeline {
   /** Shutdown with the store down: put the batch on disk (in front: it is older than the spool). */
   private async spillBatch(b: Batch): Promise<void> {
     if (b.spoolId !== undefined) this.spool.release(b.spoolId);
-    else await this.toSpool(b.records, true);
+    else await this.toSpool(b.records, true, 0);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -380,7 +446,8 @@ export class StoragePipeline {
         const q = this.queue;
         this.queue = [];
         this.queuedRecords = 0;
-        for (let i = q.length - 1; i >= 0; i--) void this.toSpool(q[i]!.records, true);
+        this.queuedBytes = 0;
+        for (let i = q.length - 1; i >= 0; i--) void this.toSpool(q[i]!.records, true, q[i]!.bytes);
         for (const wake of [...this.sleepers]) wake();
       }
       if (this.idle()) break;

@@ -18,9 +18,9 @@ import { join } from 'node:path';
 import { BusSubscriber, tcpEndpoint } from '../../src/bus/subscriber.js';
 import type { TestInfluxd } from '../support/influxd.js';
 import { runNbpy } from '../support/cli.js';
-import { getJson, makeStack, startProc, waitFor, type Proc, type Stack } from '../support/stack.js';
+import { getJson, getText, makeStack, startProc, waitFor, type Proc, type Stack } from '../support/stack.js';
 
-export { getJson, startProc, waitFor, type Proc, type Stack };
+export { getJson, getText, startProc, waitFor, type Proc, type Stack };
 
 export interface SimFaults {
   dropEveryMs?: number;
@@ -337,7 +337,7 @@ export function describe(a: Account): string {
 }
 
 /** Wait until the subscriber has written everything it holds (store up, no queue, no spool). */
-export async function drained(port: number, timeoutMs = 90_000): Promise<void> {
+export async function drained(port: number, timeoutMs = 240_000): Promise<void> {
   await waitFor(
     'subscriber drained',
     async () => {

@@ -7,6 +7,7 @@ import { createBetfairMarketModel, startBetfairSimulator, type BetfairSimulator 
 import type { FrameError } from '../../src/venues/connector.js';
 import { createBetfairSession, createBetfairTransport, type BetfairFeedSession } from '../../src/venues/betfair/index.js';
 import { runFeed } from '../../src/venues/reconnect.js';
+import { stretch } from '../support/cli.js';
 
 const MARKETS = ['1.100000001', '1.100000002', '1.100000003'];
 const creds = { appKey: 'sim-app-key-123', sessionToken: 'sim-session-token-456' };
@@ -14,7 +15,7 @@ const cfg = { markets: MARKETS, eventTypeIds: [], marketTypes: [], ladderLevels:
 
 /** Resolve when `pred` holds, polling on events rather than sleeping a fixed time. */
 async function until(pred: () => boolean, what: string, deadlineMs = 20_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
+  const end = Date.now() + stretch(deadlineMs);
   while (!pred()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { startConsole, type ConsoleHandle } from '../../src/console/server.js';
 import { launchBrowser, type TestBrowser } from '../support/browser.js';
-import { collect, repoRoot, spawnNbpy } from '../support/cli.js';
+import { collect, repoRoot, spawnNbpy, stretch } from '../support/cli.js';
 import { testConfig } from '../support/config.js';
 
 const children: ChildProcess[] = [];
@@ -33,7 +33,7 @@ after(async () => {
 });
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + stretch(timeoutMs);
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));

@@ -12,9 +12,10 @@ import { configSchema } from '../../src/config/schema.js';
 import type { Draft, TickRecord } from '../../src/core/records.js';
 import { startConsole, type ConsoleStateBody } from '../../src/console/server.js';
 import { freePorts } from '../support/ports.js';
+import { stretch } from '../support/cli.js';
 
 async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + stretch(timeoutMs);
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));

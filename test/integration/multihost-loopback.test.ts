@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { runNbpy } from '../support/cli.js';
+import { runNbpy, stretch } from '../support/cli.js';
 import { testConfig } from '../support/config.js';
 import { isProcessAlive, readStatus } from '../../src/supervisor/state.js';
 
@@ -30,7 +30,7 @@ function listening(host: string, port: number): Promise<boolean> {
 }
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, deadlineMs = 60_000): Promise<T> {
-  const end = Date.now() + deadlineMs;
+  const end = Date.now() + stretch(deadlineMs);
   let last: unknown;
   for (;;) {
     try {

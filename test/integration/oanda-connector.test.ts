@@ -12,13 +12,14 @@ import type { FrameError } from '../../src/venues/connector.js';
 import { createOandaSession, createOandaTransport } from '../../src/venues/oanda/index.js';
 import { runFeed, type FeedState } from '../../src/venues/reconnect.js';
 import { startOandaSimulator, type OandaSimulatorOptions } from '../../src/simulators/oanda.js';
+import { stretch } from '../support/cli.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const ACCOUNT = '101-004-1234567-001';
 const INSTRUMENTS = ['EUR_USD', 'USD_JPY'];
 
 async function waitFor(cond: () => boolean, what: string, deadlineMs = 15_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
+  const end = Date.now() + stretch(deadlineMs);
   while (!cond()) {
     if (Date.now() > end) assert.fail(`timed out after ${deadlineMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));

@@ -62,6 +62,16 @@ test('every publisher runs against its simulator: data, heartbeats, contiguous s
       const health = (await (await fetch(`http://127.0.0.1:${pc.statusPort}/health`)).json()) as Record<string, unknown>;
       assert.equal(health.connected, true);
       assert.equal(health.kind, 'publisher');
+      if (pc.venue === 'betfair') {
+        // One status per subscribed market (the simulator's markets open; docs/HEALTH.md), for health's freshness.
+        const markets = pc.markets.length ? pc.markets : ['1.100000001', '1.100000002'];
+        assert.deepEqual(
+          health.market_statuses,
+          markets.map(() => 'OPEN'),
+          `${pc.name}: ${JSON.stringify(health)}`,
+        );
+        assert.deepEqual(health.market_status_by_id, Object.fromEntries(markets.map((m) => [m, 'OPEN'])));
+      } else assert.equal(health.market_statuses, undefined, `${pc.name}: market_statuses is Betfair's`);
     } finally {
       const res = await stop(child);
       assert.equal(res.code, 0, `${pc.name} exit: ${res.stderr.slice(-500)}`);

@@ -86,7 +86,7 @@ function holes(seqs: Set<number>, min: number, max: number): [number, number][] 
 }
 
 /** Run publisher + subscriber, pause the subscriber `pauseMs`, resume, stop both; returns the session facts. */
-async function pauseRun(stack: Stack, pauseMs: number, minRecovered: boolean) {
+async function pauseRun(stack: Stack, ratePerS: number, pauseMs: number, minRecovered: boolean) {
   let sub: Proc | undefined;
   let pub: Proc | undefined;
   const health = () => getJson(stack.subscriberPort(SUB), '/health');
@@ -98,8 +98,19 @@ async function pauseRun(stack: Stack, pauseMs: number, minRecovered: boolean) {
     const session = String(pub.lines.find((l) => l.msg === 'publisher starting')!.session);
     await waitFor('data flowing', async () => (await health()).points_written > 5000, 60_000);
 
+    // The fault: the subscriber frozen for `pauseMs` and, on a machine too slow to publish at the set
+    // rate, until the publisher has sent what that rate would have sent in `pauseMs` (far more than the
+    // socket and TCP buffers hold), so the bus really drops.
+    const pubStatus = () => getJson(stack.publisherStatusPort(PUB), '/health');
+    const before = await waitFor('publisher /health', async () => Number((await pubStatus()).last_seq), 60_000);
     sub.child.kill('SIGSTOP');
-    await new Promise((r) => setTimeout(r, pauseMs)); // the fault itself, not a timing assertion
+    await new Promise((r) => setTimeout(r, pauseMs));
+    await waitFor(
+      'the publisher sent a pause worth of records',
+      async () => Number((await pubStatus()).last_seq) - before >= (ratePerS * pauseMs) / 1000,
+      300_000,
+      200,
+    );
     sub.child.kill('SIGCONT');
 
     // Loss on the bus happened and was dealt with: holes seen, nothing held any more.
@@ -135,19 +146,30 @@ async function pauseRun(stack: Stack, pauseMs: number, minRecovered: boolean) {
     const final = await health();
     await stop(sub);
     const stored = await readStore(stack, session);
-    return { session, last, stored, health: final };
+    // What the subscriber said about each range it could not recover (cause and range), for failure messages.
+    const lostLog = sub.lines
+      .filter((l) => String(l.msg).startsWith('sequence gap not recoverable'))
+      .map((l) => `${l.first}..${l.last} ${l.cause}`)
+      .join('; ');
+    return { session, last, stored, health: final, lostLog };
   } finally {
     await stop(pub);
     await stop(sub);
   }
 }
 
-test('(a) subscriber paused 5 s at 20,000 records/s: the journal covers it, every record stored', { timeout: 300_000 }, async () => {
-  const stack = await setup(20_000, () => {});
+test('(a) subscriber paused 5 s at 20,000 records/s: the journal covers it, every record stored', { timeout: 900_000 }, async () => {
+  // A journal that covers the pause and the time the resumed subscriber takes to reach the first record
+  // after the hole (it works through what it had queued first; on a slow machine that takes seconds, and
+  // the default journal holds 10 s at this rate), with a hold timeout to match.
+  const stack = await setup(20_000, (s) => {
+    s.config.publishers[0].journal = { maxRecords: 3_000_000, maxAgeMs: 300_000, maxBytes: 1024 * 1024 * 1024 };
+    s.config.subscribers[0].recovery = { enabled: true, holdTimeoutMs: 60_000, maxHeldRecords: 3_000_000 };
+  });
   try {
-    const { last, stored, health } = await pauseRun(stack, 5000, true);
+    const { last, stored, health, lostLog } = await pauseRun(stack, 20_000, 5000, true);
     const min = minOf(stored.seqs);
-    assert.deepEqual(stored.gaps, [], 'no sequence gap stored');
+    assert.deepEqual(stored.gaps, [], `no sequence gap stored (the subscriber said: ${lostLog})`);
     assert.deepEqual(holes(stored.seqs, min, last).slice(0, 5), [], 'no seq missing in the store');
     assert.equal(stored.seqs.size, last - min + 1, `count stored == last seq ${last} - first seq ${min} + 1`);
     assert.ok(health.recovered_records > 0, 'records were recovered by retransmission');
@@ -158,12 +180,12 @@ test('(a) subscriber paused 5 s at 20,000 records/s: the journal covers it, ever
   }
 });
 
-test('(b) pause longer than the journal: the gap is stored and counted with its exact range', { timeout: 300_000 }, async () => {
+test('(b) pause longer than the journal: the gap is stored and counted with its exact range', { timeout: 900_000 }, async () => {
   const stack = await setup(5_000, (s) => {
     s.config.publishers[0].journal = { maxRecords: 2000, maxAgeMs: 500, maxBytes: 64 * 1024 * 1024 };
   });
   try {
-    const { last, stored, health } = await pauseRun(stack, 5000, false);
+    const { last, stored, health } = await pauseRun(stack, 5_000, 5000, false);
     const min = minOf(stored.seqs);
     const missing = holes(stored.seqs, min, last);
     assert.ok(stored.gaps.length >= 1, 'a sequence gap is stored');

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { readFileSync, rmSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { WebSocketServer } from 'ws';
-import { spawnNbpy } from '../support/cli.js';
+import { spawnNbpy, stretch } from '../support/cli.js';
 import { testConfig } from '../support/config.js';
 
 const HOSTILE_BYTES = 128 * 1024 * 1024;
@@ -30,7 +30,7 @@ async function metric(port: number, name: string): Promise<number> {
 }
 
 async function waitFor(what: string, cond: () => Promise<boolean>, deadlineMs = 90_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
+  const end = Date.now() + stretch(deadlineMs);
   for (;;) {
     try {
       if (await cond()) return;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { runNbpy, type RunResult } from '../support/cli.js';
+import { runNbpy, type RunResult, stretch } from '../support/cli.js';
 import { testConfig } from '../support/config.js';
 import { startInfluxd } from '../support/influxd.js';
 import { startFakeGrafana } from '../support/grafana-fake.js';
@@ -63,7 +63,7 @@ function assertNoSecrets(where: string, text: string): void {
 }
 
 async function waitFor(what: string, cond: () => Promise<boolean>, deadlineMs = 90_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
+  const end = Date.now() + stretch(deadlineMs);
   for (;;) {
     try {
       if (await cond()) return;

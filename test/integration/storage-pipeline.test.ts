@@ -10,6 +10,7 @@ import { InfluxSink } from '../../src/storage/influx/writer.js';
 import { InfluxAdmin } from '../../src/storage/influx/admin.js';
 import { StoragePipeline } from '../../src/storage/pipeline.js';
 import { freePort, startInfluxd, type TestInfluxd } from '../support/influxd.js';
+import { stretch } from '../support/cli.js';
 
 const cfg = configSchema.parse(JSON.parse(readFileSync(new URL('../../integration_config.json', import.meta.url), 'utf8')));
 const target = { measurements: { tick: 'kraken_tick' }, eventsMeasurement: 'nbpy_events', retentionPolicy: 'high_frequency' };
@@ -38,7 +39,7 @@ function ticks(session: string, from: number, n: number): TickRecord[] {
 }
 
 async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
+  const deadline = Date.now() + stretch(ms);
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));

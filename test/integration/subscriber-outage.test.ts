@@ -60,13 +60,14 @@ function spooledSeqs(dir: string): Set<number> {
   return out;
 }
 
-test('store outage then subscriber SIGKILL with a full spool: nothing lost, nothing doubled', async () => {
+// Deadlines are generous: CI machines run this at half the speed of a development box, beside other tests.
+test('store outage then subscriber SIGKILL with a full spool: nothing lost, nothing doubled', { timeout: 900_000 }, async () => {
   let sub: Proc = startProc(['subscriber', 'run', SUB], stack.configPath);
-  await waitFor('subscriber ready', async () => (await health()).ready, 30_000);
+  await waitFor('subscriber ready', async () => (await health()).ready, 120_000);
   const pub = startProc(['publisher', 'run', 'kraken_tick'], stack.configPath);
-  await waitFor('publisher session', () => pub.lines.find((l) => l.msg === 'publisher starting'), 30_000);
+  await waitFor('publisher session', () => pub.lines.find((l) => l.msg === 'publisher starting'), 120_000);
   const session = String(pub.lines.find((l) => l.msg === 'publisher starting')!.session);
-  await waitFor('data flowing', async () => (await health()).points_written > 3000, 30_000);
+  await waitFor('data flowing', async () => (await health()).points_written > 3000, 120_000);
 
   // (b) outage: influxd frozen; requests time out (1 s) -> store down -> spool.
   influx.pause();
@@ -76,7 +77,7 @@ test('store outage then subscriber SIGKILL with a full spool: nothing lost, noth
       const h = await health();
       return !h.store_up && h.spool_bytes > 200_000 && h;
     },
-    30_000,
+    120_000,
     200,
   );
   const metrics = await getText(stack.subscriberPort(SUB), '/metrics');
@@ -87,9 +88,10 @@ test('store outage then subscriber SIGKILL with a full spool: nothing lost, noth
     'spool drained',
     async () => {
       const h = await health();
-      return h.store_up && h.spool_bytes === 0 && h.queue_depth < 5000 && h;
+      // Drained, and no retransmission still in flight (held_records 0) so the counts below are final.
+      return h.store_up && h.spool_bytes === 0 && h.queue_depth < 5000 && h.held_records === 0 && h;
     },
-    60_000,
+    240_000,
     200,
   );
   assert.ok(drained.outages >= 1);
@@ -98,14 +100,14 @@ test('store outage then subscriber SIGKILL with a full spool: nothing lost, noth
   // afterOutage.max is checked at the end, once everything is written.
 
   // Records sent before the subscriber had connected count as missing and come back from the journal.
-  assert.equal(drained.unrecovered_records, 0);
-  assert.equal(drained.seq_missing, drained.recovered_records);
+  assert.equal(drained.unrecovered_records, 0, JSON.stringify(drained));
+  assert.equal(drained.seq_missing, drained.recovered_records, JSON.stringify(drained));
 
   // (c) frozen again, then SIGKILL while the spool holds data.
   influx.pause();
   const spoolDir = join(stack.config.dataDir, 'spool', SUB);
   // Wait on the spool files themselves (not only the reported byte count) before the kill.
-  await waitFor('spooling again', async () => (await health()).spool_bytes > 100_000 && spooledSeqs(spoolDir).size > 100, 60_000, 200);
+  await waitFor('spooling again', async () => (await health()).spool_bytes > 100_000 && spooledSeqs(spoolDir).size > 100, 120_000, 200);
   sub.child.kill('SIGKILL');
   await sub.exited;
   const spooled = spooledSeqs(spoolDir);
@@ -123,7 +125,7 @@ test('store outage then subscriber SIGKILL with a full spool: nothing lost, noth
       const h = await health();
       return h.ready && h.store_up && h.spool_bytes === 0 && h.points_written >= spooled.size && h;
     },
-    60_000,
+    240_000,
     200,
   );
   sub.child.kill('SIGTERM');

@@ -10,6 +10,7 @@ import { ServiceManager, type ManagerEvent, type ServiceSpec } from '../../src/s
 import { isProcessAlive, readStatus, RunDir } from '../../src/supervisor/state.js';
 import { logDirBytes } from '../../src/logging/rotating-file.js';
 import { NbpyError } from '../../src/core/errors.js';
+import { stretch } from '../support/cli.js';
 
 const procs = fileURLToPath(new URL('../fixtures/procs/', import.meta.url));
 const fixture = (name: string, extra: Partial<ServiceSpec> = {}): ServiceSpec => ({
@@ -49,7 +50,7 @@ function nextEvent(m: ServiceManager, pred: (e: ManagerEvent) => boolean, ms: nu
 }
 
 async function waitUntil(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
+  const deadline = Date.now() + stretch(ms);
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));

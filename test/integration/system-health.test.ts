@@ -6,12 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { collect, runNbpy, spawnNbpy, waitForOutput } from '../support/cli.js';
+import { collect, runNbpy, spawnNbpy, waitForOutput, stretch } from '../support/cli.js';
 import { testConfig } from '../support/config.js';
 import { readStatus } from '../../src/supervisor/state.js';
 
 async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + stretch(timeoutMs);
   let last: unknown;
   for (;;) {
     try {
@@ -100,14 +100,20 @@ test(
       } finally {
         process.kill(victim.pid!, 'SIGCONT');
       }
+      let notYet = '';
       await until(
         'healthy again after SIGCONT',
         async () => {
           const r = await runNbpy(['health', 'check', '--json', '--config', tc.path], { timeoutMs: 60_000 });
-          return r.code === 0 ? true : undefined;
+          if (r.code === 0) return true;
+          const j = JSON.parse(r.stdout) as { checks: { name: string; status: string; detail: string }[] };
+          notYet = JSON.stringify(j.checks.filter((c) => c.status !== 'pass'));
+          return undefined;
         },
         120_000,
-      );
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}; checks not passing at the last try: ${notYet}`);
+      });
     } finally {
       main.kill('SIGINT');
       const res = await done;

@@ -76,7 +76,7 @@ export async function startInfluxd(
     exitP = new Promise((resolve) => c.once('exit', () => resolve()));
     let exited = false;
     void exitP.then(() => (exited = true));
-    const deadline = Date.now() + (opts.startTimeoutMs ?? 20_000);
+    const deadline = Date.now() + (opts.startTimeoutMs ?? 90_000);
     for (;;) {
       if (exited) throw new Error(`influxd exited during start: ${stderrTail}`);
       try {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { freePorts } from './ports.js';
-import { spawnNbpy, repoRoot } from './cli.js';
+import { spawnNbpy, repoRoot, stretch } from './cli.js';
 
 export interface StackOptions {
   backend: 'influxdb' | 'embedded';
@@ -109,7 +109,7 @@ export async function waitFor<T>(
   timeoutMs = 30_000,
   everyMs = 100,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + stretch(timeoutMs);
   let last: unknown;
   for (;;) {
     try {
@@ -125,12 +125,12 @@ export async function waitFor<T>(
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function getJson(port: number, path: string): Promise<any> {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(stretch(10_000)) });
   if (!r.ok && r.status !== 503) throw new Error(`${path}: HTTP ${r.status} ${await r.text()}`);
   return r.json();
 }
 
 export async function getText(port: number, path: string): Promise<string> {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5000) });
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(stretch(10_000)) });
   return r.text();
 }

@@ -198,3 +198,50 @@ test('same record -> same line (idempotent replays)', () => {
   const b = new LineBuilder(schemas);
   assert.equal(b.line(tick(), target), new LineBuilder(schemas).line(structuredClone(tick()), target));
 });
+
+test('fast path: build() gives exactly the lines and drops of the reference line() path', () => {
+  const value = fc.oneof(
+    fc.constantFrom(null, undefined, '1', '1.5', '.5', '5.', '-2.25', '1e3', 'abc', '', 'x y', 'a\\', true, false, 7, 1.25, NaN),
+    fc.string({ maxLength: 6 }),
+  );
+  const level = fc.tuple(fc.constantFrom('1.5', '2', 'x', '3.'), fc.constantFrom('0.1', '1', 'y'));
+  const rec = fc.record({
+    kind: fc.constantFrom('tick', 'depth', 'gap', 'trade'),
+    session: fc.constantFrom('s-1', 'a b', 'x\\', 'q,=', ''),
+    seq: fc.oneof(fc.nat(5000), fc.constant(-1), fc.constant(1.5)),
+    ts_event_us: fc.oneof(fc.constant(1_700_000_000_000_000), fc.nat(), fc.constant(-5)),
+    instrument: fc.constantFrom('XBT/USD', 'a b', 'c\\', '', 'x=y'),
+    bid: value,
+    ask: value,
+    bid_qty: value,
+    last: value,
+    volume: value,
+    tradeable: value,
+    reason: value,
+    bids: fc.array(level, { maxLength: 3 }),
+    asks: fc.array(level, { maxLength: 3 }),
+  });
+  fc.assert(
+    fc.property(fc.array(rec, { maxLength: 20 }), (raw) => {
+      const records = raw.map(
+        (r) => ({ v: 1, topic: 'kraken.x', venue: 'kraken', publisher: 'p', ts_recv_us: 0, ...r }) as unknown as BusRecord,
+      );
+      const fast = new LineBuilder(schemas);
+      const slow = new LineBuilder(schemas);
+      // Twice: the first pass fills the series cache (the fast path falls back on a cache miss).
+      for (let pass = 0; pass < 2; pass++) {
+        const built = fast.build(records, target);
+        const lines: string[] = [];
+        const dropped: Record<string, number> = {};
+        for (const r of records) {
+          const l = slow.line(r, target);
+          if (typeof l === 'string') lines.push(l);
+          else dropped[l.reason] = (dropped[l.reason] ?? 0) + 1;
+        }
+        assert.deepEqual(built.lines, lines);
+        assert.deepEqual(built.dropped, dropped);
+      }
+    }),
+    { numRuns: 300 },
+  );
+});

@@ -1,5 +1,5 @@
 /** Betfair Exchange Stream API connector: session (pure), transport (TLS), and their parts. */
-export { createBetfairSession, createBetfairReplaySession } from './session.js';
+export { createBetfairSession, createBetfairReplaySession, isBetfairFeedSession } from './session.js';
 export type {
   BetfairCredentials,
   BetfairFeedSession,
@@ -10,6 +10,8 @@ export type {
 export { createBetfairTransport } from './wire.js';
 export type { BetfairTransportOptions } from './wire.js';
 export { BetfairCache, SegmentJoiner } from './cache.js';
+export { MarketStatusBook, UNKNOWN_MARKET_STATUS } from './market-status.js';
+export type { MarketStatusEntry } from './market-status.js';
 export { parseBetfairMessage } from './parse.js';
 export type { BetfairMessage, ChangeMessage, MarketChange, RunnerChange } from './parse.js';
 export { normaliseMarketChange } from './normalise.js';

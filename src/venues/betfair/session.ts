@@ -19,6 +19,7 @@ import type { BetfairPublisherConfig } from '../../config/schema.js';
 import type { Draft } from '../../core/records.js';
 import type { FeedSession, Frame, FrameError, FrameResult } from '../connector.js';
 import { BetfairCache, SegmentJoiner } from './cache.js';
+import { MarketStatusBook, type MarketStatusEntry } from './market-status.js';
 import { normaliseMarketChange, statusRecord } from './normalise.js';
 import type { ChangeMessage, StatusMessage } from './parse.js';
 import { parseBetfairMessage } from './parse.js';
@@ -67,6 +68,17 @@ export interface BetfairFeedSession extends FeedSession {
   /** The subscription message the next connection will send (with clocks), for logs and tests. Holds no secrets. */
   subscriptionMessage(): string;
   stats(): BetfairSessionStats;
+  /**
+   * The status of each market of the subscription (`marketDefinition.status`: OPEN, SUSPENDED,
+   * CLOSED, INACTIVE; UNKNOWN before a definition is seen): the configured markets first, then
+   * markets a filter subscription brought. Survives reset() (a reconnect does not change them).
+   */
+  marketStatuses(): MarketStatusEntry[];
+}
+
+/** Is this feed session a Betfair one (so it can report its market statuses)? */
+export function isBetfairFeedSession(session: FeedSession): session is BetfairFeedSession {
+  return typeof (session as Partial<BetfairFeedSession>).marketStatuses === 'function';
 }
 
 interface Core {
@@ -75,11 +87,14 @@ interface Core {
   creds: BetfairCredentials | null;
   subscription: Omit<MarketSubscriptionRequest, 'id' | 'initialClk' | 'clk'> | null;
   credentialHint: string;
+  /** Market ids named in the subscription (reported even before they are seen). */
+  markets: readonly string[];
 }
 
 function createCore(core: Core): BetfairFeedSession {
   const cache = new BetfairCache();
   const joiner = new SegmentJoiner();
+  const marketStatus = new MarketStatusBook(core.markets);
   let nextId = 1;
   let authId: number | null = null;
   let subId: number | null = null;
@@ -189,8 +204,10 @@ function createCore(core: Core): BetfairFeedSession {
       res.records.push(statusRecord('resubscribed', `RESUB_DELTA for ${msg.mc.length} market(s); resumed from clk`, frame.receivedAtUs));
     }
     const ctx = { pt: msg.pt, receivedAtUs: frame.receivedAtUs, clk: msg.clk };
+    if (msg.ct === 'SUB_IMAGE') marketStatus.image(msg.mc.map((mc) => mc.id));
     for (const applied of cache.apply(msg)) {
       if (applied.con) stats.conflated++;
+      marketStatus.note(applied.market.id, applied.market.definition?.status ?? null);
       for (const r of normaliseMarketChange(applied, ctx, core.depth)) res.records.push(r);
     }
   }
@@ -200,6 +217,7 @@ function createCore(core: Core): BetfairFeedSession {
     clocks: () => ({ initialClk: cache.initialClk, clk: cache.clk }),
     subscriptionMessage: () => subscriptionFor(subId ?? nextId),
     stats: () => ({ ...stats }),
+    marketStatuses: () => marketStatus.entries(),
     onOpen: () => [],
     onFrame(frame: Frame): FrameResult {
       const res: FrameResult = { records: [] as Draft[], send: [], errors: [] as FrameError[] };
@@ -267,6 +285,7 @@ export function createBetfairSession(
     depth: opts.depth ?? cfg.ladderLevels,
     creds,
     credentialHint: `${envs}; the session token expires and must be refreshed`,
+    markets: cfg.markets,
     subscription: {
       marketFilter: { marketIds: cfg.markets, eventTypeIds: cfg.eventTypeIds, marketTypes: cfg.marketTypes },
       marketDataFilter: { fields, ladderLevels: cfg.ladderLevels },
@@ -283,5 +302,5 @@ export function createBetfairSession(
  * (`esa_*`) and recorder output that drops `id`, `ct`, `initialClk` and heartbeats (flumine).
  */
 export function createBetfairReplaySession(opts: { depth?: number } = {}): BetfairFeedSession {
-  return createCore({ live: false, depth: opts.depth ?? 3, creds: null, subscription: null, credentialHint: '' });
+  return createCore({ live: false, depth: opts.depth ?? 3, creds: null, subscription: null, credentialHint: '', markets: [] });
 }
