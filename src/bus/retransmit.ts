@@ -15,6 +15,7 @@ import { Packr } from 'msgpackr';
 import type { BusRecord } from '../core/records.js';
 import { encodeBatch, WIRE_PACKR_OPTIONS, wireInt } from './codec.js';
 import type { PublishJournal } from './journal.js';
+import { curveClientSocketOptions, curveServerSocketOptions, type CurveClientKeys, type CurveServerKeys } from './curve.js';
 
 // The bus codec's options and int64 rule: retransmission frames follow the same wire contract.
 const packr = new Packr({ ...WIRE_PACKR_OPTIONS });
@@ -102,6 +103,8 @@ export interface RetransmitServerOptions {
   maxChunkRecords?: number;
   onRequest?: (req: RetransmitRequest, result: { records: number; unavailable: number }) => void;
   onError?: (err: Error) => void;
+  /** CURVE server keys, the bus's own (config bus.curve): retransmitted records are as private as live ones. */
+  curve?: CurveServerKeys;
 }
 
 export interface RetransmitServerStats {
@@ -120,7 +123,12 @@ export class RetransmitServer {
   private constructor(private readonly opts: RetransmitServerOptions) {
     // Replies to a slow subscriber queue here rather than being dropped; linger 0: a stopping publisher
     // does not wait for a subscriber that went away.
-    this.sock = new Router({ sendHighWaterMark: 10_000, linger: 0, maxMessageSize: 64 * 1024 * 1024 });
+    this.sock = new Router({
+      sendHighWaterMark: 10_000,
+      linger: 0,
+      maxMessageSize: 64 * 1024 * 1024,
+      ...curveServerSocketOptions(opts.curve),
+    });
   }
 
   static async bind(opts: RetransmitServerOptions): Promise<RetransmitServer> {
@@ -203,6 +211,8 @@ export interface RetransmitClientOptions {
   endpoint: string;
   onReply: (reply: RetransmitReply) => void;
   onError?: (err: Error) => void;
+  /** CURVE client keys (config bus.curve); without the server's public key no request gets through. */
+  curve?: CurveClientKeys;
 }
 
 /** The subscriber's side: one per publisher it reads. */
@@ -220,6 +230,7 @@ export class RetransmitClient {
       receiveHighWaterMark: 10_000,
       reconnectInterval: 100,
       reconnectMaxInterval: 1000,
+      ...curveClientSocketOptions(opts.curve),
     });
     this.sock.connect(opts.endpoint);
     this.loop = this.run();

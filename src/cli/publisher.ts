@@ -76,13 +76,14 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
   let secrets: string[] = [];
   const safe = (t: string) => scrubSecrets(t, secrets);
 
+  const curveKeys = curveServerKeys(cfg.bus.curve, env);
   const pub = await BusPublisher.bind({
     endpoint: tcpEndpoint(pc.bindHost, pc.port),
     publisher: pc.name,
     venue: pc.venue,
     topic: pc.topic,
     sendHwm: pc.sendHwm,
-    curve: curveServerKeys(cfg.bus.curve, env),
+    curve: curveKeys,
   }).catch((e: Error) => {
     throw new UsageError(
       `publishers.${pc.name}: cannot bind ${tcpEndpoint(pc.bindHost, pc.port)} (${e.message}); is the port in use by another process?`,
@@ -100,6 +101,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
           onRequest: (req, r) =>
             log.info({ session: req.session, first: req.first, last: req.last, ...r }, 'retransmission request answered'),
           onError: (e) => log.warn({}, `retransmission: ${e.message}`),
+          curve: curveKeys,
         }).catch(async (e: Error) => {
           await pub.close();
           throw new UsageError(

@@ -244,12 +244,13 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   let recordsIn = 0;
   let seqGapRecords = 0;
   const topicSessions = new Map<string, Set<string>>();
+  const curveKeys = curveClientKeys(cfg.bus.curve, env);
   const bus = new BusSubscriber({
     endpoints,
     topics: sc.topics,
     rcvHwm: sc.rcvHwm,
     maxMessageBytes: cfg.bus.maxMessageBytes,
-    curve: curveClientKeys(cfg.bus.curve, env),
+    curve: curveKeys,
     onDecodeError: (err, hex) =>
       log.warn({ sample_hex: hex }, `undecodable bus payload skipped (${err.message}); further ones are only counted`),
   });
@@ -298,6 +299,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
             releaseRecovered();
           },
           onError: (e) => log.warn({ publisher: p.name }, `retransmission reply skipped: ${e.message}`),
+          curve: curveKeys,
         }),
       );
     }

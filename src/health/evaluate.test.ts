@@ -48,6 +48,20 @@ describe('evaluate', () => {
     assert.equal(overallStatus(checks), 'healthy', JSON.stringify(checks.filter((c) => c.status !== 'pass')));
     assert.match(find(checks, 'store.kraken_tick.freshness')!.detail, /600 points in the last 60s \(10\.0\/s\)/);
   });
+  it('one quiet series of a quote measurement warns naming it; a quiet series of trades does not', () => {
+    const obs = healthyObs(WEDNESDAY);
+    const series = { 'instrument=BTC/USD': (WEDNESDAY - 1000) * 1000, 'instrument=ETH/USD': (WEDNESDAY - 600_000) * 1000 };
+    obs.store = [{ ...obs.store[0]!, series }];
+    const c = find(evaluate(obs, config), 'store.kraken_tick.freshness')!;
+    assert.equal(c.status, 'warn');
+    assert.match(c.detail, /stale series: instrument=ETH\/USD 600s/);
+    // The same measurement fed with trades only: an illiquid pair may not trade for minutes.
+    const trades = configSchema.parse({
+      ...config,
+      subscribers: [{ name: 'sub', port: 5578, topics: ['kraken.tick'], measurements: { trade: 'kraken_tick' } }],
+    });
+    assert.equal(find(evaluate(obs, trades), 'store.kraken_tick.freshness')!.status, 'pass');
+  });
   it('nothing running says so, with the fix', () => {
     const obs = healthyObs(WEDNESDAY);
     obs.services = obs.services.map((s) => ({ ...s, status: { ok: false, error: 'ECONNREFUSED', url: s.status.url } }));

@@ -97,26 +97,46 @@ export function enabledServices(config: Config) {
 }
 
 /** Measurements a subscriber writes to, with their retention policy and the venues feeding them. */
-export function storedMeasurements(
-  config: Config,
-): { measurement: string; retentionPolicy: string; venues: string[]; topics: string[]; subscriber: string }[] {
+export interface StoredMeasurement {
+  measurement: string;
+  retentionPolicy: string;
+  venues: string[];
+  topics: string[];
+  subscriber: string;
+  /** Record kinds written to it (tick, depth, trade, runner, market, ...). */
+  kinds: string[];
+}
+
+export function storedMeasurements(config: Config): StoredMeasurement[] {
   const { publishers, subscribers } = enabledServices(config);
-  const out = new Map<string, { measurement: string; retentionPolicy: string; venues: string[]; topics: string[]; subscriber: string }>();
+  const out = new Map<string, StoredMeasurement>();
   for (const s of subscribers) {
     const pubs = publishers.filter((p) => s.topics.some((t) => p.topic.startsWith(t)));
-    for (const m of Object.values(s.measurements)) {
-      if (out.has(m)) continue;
+    for (const [kind, m] of Object.entries(s.measurements)) {
+      const have = out.get(m);
+      if (have) {
+        if (!have.kinds.includes(kind)) have.kinds.push(kind);
+        continue;
+      }
       out.set(m, {
         measurement: m,
         retentionPolicy: s.retentionPolicy,
         venues: [...new Set(pubs.map((p) => p.venue))],
         topics: pubs.map((p) => p.topic),
         subscriber: s.name,
+        kinds: [kind],
       });
     }
   }
   return [...out.values()];
 }
+
+/**
+ * Kinds whose every series (instrument) is expected to move continuously while the market is open:
+ * quotes and books. Trades, Betfair runner prices and market definitions come when something happens
+ * (an illiquid pair may not trade for minutes), so a quiet series of those is not a warning.
+ */
+const CONTINUOUS_KINDS = new Set(['tick', 'depth']);
 
 /** Judge the observations. Order: system, backing services, services, topics, store, disk. */
 export function evaluate(obs: Observations, config: Config): CheckResult[] {
@@ -309,7 +329,8 @@ export function evaluate(obs: Observations, config: Config): CheckResult[] {
       betfairStatuses,
       what: `newest point of ${m.measurement}`,
     });
-    const stale = Object.entries(m.series ?? {}).filter(([, us]) => nowMs - us / 1000 > maxAgeMs);
+    const continuous = (measure?.kinds ?? []).some((k) => CONTINUOUS_KINDS.has(k));
+    const stale = continuous ? Object.entries(m.series ?? {}).filter(([, us]) => nowMs - us / 1000 > maxAgeMs) : [];
     if (c.status === 'pass' && stale.length && marketState(venue, nowMs, betfairStatuses).open) {
       checks.push(
         warn(

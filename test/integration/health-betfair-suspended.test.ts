@@ -11,25 +11,11 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { collect, runNbpy, spawnNbpy, stretch } from '../support/cli.js';
 import { fakeSubscriber, freePorts } from './health-fakes.js';
+import { waitFor } from '../support/stack.js';
 
 interface HealthJson {
   status: string;
   checks: { name: string; status: string; detail: string }[];
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out: ${what} (${String(last ?? '')})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const MARKETS = ['1.100000001', '1.100000002'];
@@ -77,7 +63,7 @@ test('all Betfair markets suspended: the silent topic and store pass with a note
     const health = async () => (await (await fetch(`http://127.0.0.1:${statusPort}/health`)).json()) as Record<string, unknown>;
     // Open first (prices flow), then every market suspended by the simulator.
     const seen: string[] = [];
-    const suspended = await until(
+    const suspended = await waitFor(
       'the publisher reports every market SUSPENDED',
       async () => {
         const h = await health();
@@ -92,7 +78,7 @@ test('all Betfair markets suspended: the silent topic and store pass with a note
     assert.equal(suspended.connected, true);
 
     // The topic goes quiet past staleAfterMs (heartbeats only); health judges the silence expected.
-    const { h, code } = await until(
+    const { h, code } = await waitFor(
       'health calls the silence expected',
       async () => {
         const r = await runNbpy(['-c', cfg, 'health', 'check', '--json']);

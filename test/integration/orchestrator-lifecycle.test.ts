@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot, runNbpy, stretch } from '../support/cli.js';
+import { repoRoot, runNbpy } from '../support/cli.js';
 import { testConfig } from '../support/config.js';
 import { portFree } from '../../src/orchestrator/ports.js';
 import { readStatus } from '../../src/supervisor/state.js';
+import { waitFor } from '../support/stack.js';
 
 interface Status {
   services: { name: string; kind: string; state: string; pid: number | null; restarts: number; uptime_s: number }[];
@@ -40,16 +41,6 @@ async function getJson<T>(url: string): Promise<T | undefined> {
   }
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + stretch(timeoutMs);
-  for (;;) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 test('start (detached, validated) -> kill -9 a publisher -> restarted with a gap -> stop from another shell', async () => {
   const tc = await testConfig((raw) => {
     (raw.console as Record<string, unknown>).enabled = false;
@@ -70,7 +61,7 @@ test('start (detached, validated) -> kill -9 a publisher -> restarted with a gap
     const victim = st.services.find((s) => s.name === 'oanda_tick')!;
     const killedAt = Date.now();
     process.kill(victim.pid!, 'SIGKILL');
-    const back = await until(
+    const back = await waitFor(
       'oanda_tick restarted',
       async () =>
         readStatus(tc.config.runDir).services.find(
@@ -83,7 +74,7 @@ test('start (detached, validated) -> kill -9 a publisher -> restarted with a gap
     console.log(`# SIGKILL to restarted (seen by nbpy status): ${restartMs} ms`);
     assert.ok(back.pid && alive(back.pid));
     // The restarted publisher starts a new session with a gap record for the lost one.
-    const health = await until(
+    const health = await waitFor(
       'restart gap published',
       async () => {
         const h = await getJson<{ gaps: number; session: string }>(
@@ -96,7 +87,7 @@ test('start (detached, validated) -> kill -9 a publisher -> restarted with a gap
     assert.ok(health.session);
     // The subscriber of that topic received the gap (and stores it in the events measurement).
     const sub = tc.config.subscribers.find((s) => s.name === 'oanda_influxdb_tick')!;
-    await until(
+    await waitFor(
       'subscriber saw the new session',
       async () => {
         const h = await getJson<{ sessions?: number }>(`http://127.0.0.1:${sub.port}/health`);
@@ -140,7 +131,7 @@ test('a service that crashes on every start is still retried, slowly, and nbpy s
     process.kill(first.pid!, 'SIGKILL');
     // Each crash is a whole Node process start (about a second of CPU on a slow CI machine): past the
     // crash-loop count (5) is what matters, with a deadline for slow machines.
-    const looping = await until(
+    const looping = await waitFor(
       '8 crashes in a row',
       async () => readStatus(tc.config.runDir).services.find((s) => s.name === 'oanda_tick' && s.restarts >= 8),
       240_000,
@@ -151,7 +142,7 @@ test('a service that crashes on every start is still retried, slowly, and nbpy s
     assert.equal(row.state, 'crash_loop');
     assert.ok(row.restarts >= 8);
     // Still being retried: the restart count keeps growing.
-    await until(
+    await waitFor(
       'another retry',
       async () => (readStatus(tc.config.runDir).services.find((s) => s.name === 'oanda_tick')!.restarts > row.restarts ? true : undefined),
       60_000,

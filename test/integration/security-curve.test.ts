@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BusPublisher } from '../../src/bus/publisher.js';
 import { BusSubscriber, tcpEndpoint } from '../../src/bus/subscriber.js';
-import { curveClientKeys, curveServerKeys, generateCurveKeyPair, isCurveKey } from '../../src/bus/curve.js';
+import { curveClientKeys, curveServerKeys, generateCurveKeyPair, isCurveKey, type CurveClientKeys } from '../../src/bus/curve.js';
+import { PublishJournal } from '../../src/bus/journal.js';
+import { RetransmitClient, RetransmitServer, type RetransmitReply } from '../../src/bus/retransmit.js';
 import { busSchema } from '../../src/config/schema.js';
 import type { BusRecord, Draft } from '../../src/core/records.js';
 import { freePorts } from '../support/ports.js';
@@ -127,4 +129,51 @@ test('nbpy bus keygen writes a 0600 key file and prints only the public key', as
   assert.equal(statSync(out).mode & 0o777, 0o600);
   assert.ok(r.stdout.includes(pair.publicKey));
   assert.ok(!r.stdout.includes(pair.secretKey) && !r.stderr.includes(pair.secretKey), 'secret key printed');
+});
+
+test('CURVE on retransmission: the right server key gets the journal back, no key gets no answer', async () => {
+  const server = generateCurveKeyPair();
+  const client = generateCurveKeyPair();
+  const [port] = await freePorts(1);
+  const endpoint = tcpEndpoint('127.0.0.1', port!);
+  const journal = new PublishJournal('s-curve', { maxRecords: 1000, maxAgeMs: 60_000, maxBytes: 1 << 20, nowMs: () => 0 });
+  journal.append(
+    Array.from(
+      { length: 10 },
+      (_, i) => ({ ...tick(i), v: 1, topic: 'kraken.tick', publisher: 'p', session: 's-curve', seq: i + 1 }) as unknown as BusRecord,
+    ),
+  );
+  const srv = await RetransmitServer.bind({ endpoint, journal, curve: server });
+  const ask = async (curve: CurveClientKeys | undefined, deadlineMs: number): Promise<RetransmitReply[]> => {
+    const replies: RetransmitReply[] = [];
+    let done: () => void = () => {};
+    const finished = new Promise<void>((r) => (done = r));
+    const c = new RetransmitClient({
+      endpoint,
+      ...(curve ? { curve } : {}),
+      onReply: (rep) => {
+        replies.push(rep);
+        if (rep.done) done();
+      },
+    });
+    c.request('s-curve', 3, 7);
+    const t = setTimeout(done, deadlineMs);
+    await finished;
+    clearTimeout(t);
+    await c.close();
+    return replies;
+  };
+  try {
+    const ok = await ask({ serverPublicKey: server.publicKey, ...client }, 30_000);
+    assert.deepEqual(
+      ok.flatMap((r) => r.records.map((x) => x.seq)),
+      [3, 4, 5, 6, 7],
+    );
+    // Without the server's key the handshake never completes: the request never reaches the journal.
+    const none = await ask(undefined, 3000);
+    assert.deepEqual(none, []);
+    assert.equal(srv.stats.requests, 1, 'only the CURVE client was answered');
+  } finally {
+    await srv.close();
+  }
 });

@@ -6,24 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { collect, runNbpy, spawnNbpy, waitForOutput, stretch } from '../support/cli.js';
+import { collect, runNbpy, spawnNbpy, waitForOutput } from '../support/cli.js';
 import { testConfig } from '../support/config.js';
 import { readStatus } from '../../src/supervisor/state.js';
-
-async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + stretch(timeoutMs);
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out: ${what} (${String(last ?? '')})`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+import { waitFor } from '../support/stack.js';
 
 test(
   'the offline main job: console with live records, health and validate green, a stopped publisher named, then recovered',
@@ -36,7 +22,7 @@ test(
     try {
       const out = await waitForOutput(main, /console\s+(http:\/\/\S+)/, 180_000);
       const url = /console\s+(http:\/\/\S+)/.exec(out)![1]!;
-      const state = await until(
+      const state = await waitFor(
         'the console shows records on every topic',
         async () => {
           const s = (await (await fetch(new URL('/api/state', url))).json()) as { topics: { topic: string; records: number }[] };
@@ -58,7 +44,7 @@ test(
           assert.match(m, new RegExp(`^${c}`, 'm'), `${s.name} ${c}`);
       }
 
-      const health = await until(
+      const health = await waitFor(
         'health check healthy',
         async () => {
           const r = await runNbpy(['health', 'check', '--json', '--config', tc.path], { timeoutMs: 60_000 });
@@ -79,7 +65,7 @@ test(
       const victim = readStatus(tc.config.runDir).services.find((s) => s.name === 'kraken_orders')!;
       process.kill(victim.pid!, 'SIGSTOP');
       try {
-        const bad = await until(
+        const bad = await waitFor(
           'health reports kraken.trade stale',
           async () => {
             const r = await runNbpy(['health', 'check', '--json', '--config', tc.path], { timeoutMs: 60_000 });
@@ -101,7 +87,7 @@ test(
         process.kill(victim.pid!, 'SIGCONT');
       }
       let notYet = '';
-      await until(
+      await waitFor(
         'healthy again after SIGCONT',
         async () => {
           const r = await runNbpy(['health', 'check', '--json', '--config', tc.path], { timeoutMs: 60_000 });
