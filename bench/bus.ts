@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BusSubscriber } from '../src/bus/subscriber.js';
-import { SequenceTracker } from '../src/bus/sequence.js';
+import { SequenceTracker } from '../src/core/sequence.js';
 import { freePort } from '../test/support/ports.js';
 
 export async function run(args: string[]): Promise<string> {

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- e2e [--seconds N] [--rate R|max] [--store influxdb|embedded] [--report FILE]
  *   [--flush-ms N] [--kraken-symbols N] [--betfair-markets N] [--betfair-full-depth] [--profile DIR]
- *   [--no-build] [--keep]`
+ *   [--no-build] [--keep] [--no-latency]`
  *
  * The whole system as a user runs it: `nbpy start --json` on a config derived from config/demo.json
  * (private influxd by the process provider on a free port, or the embedded store; data/run/log dirs
@@ -21,7 +21,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { BusSubscriber } from '../src/bus/subscriber.js';
 import type { BusRecord } from '../src/core/records.js';
 import { pointTimeNs } from '../src/storage/fields.js';
-import { freePort } from '../test/support/ports.js';
+import { freePort as freePortOnce } from '../test/support/ports.js';
 import { ProcTracker, pidsByCmdline } from './e2e/proc.js';
 import { summariseProfileFile, type ProfileEntry } from './e2e/profile.js';
 
@@ -45,6 +45,8 @@ export interface E2eOptions {
   build: boolean;
   keep: boolean;
   warmupS: number;
+  /** Probe the store for sampled records (receive-to-queryable latency); off to measure without the probes' load. */
+  latency: boolean;
 }
 
 export function parseArgs(args: string[]): E2eOptions {
@@ -69,13 +71,14 @@ export function parseArgs(args: string[]): E2eOptions {
     build: !args.includes('--no-build'),
     keep: args.includes('--keep'),
     warmupS: num('--warmup') ?? 3,
+    latency: !args.includes('--no-latency'),
   };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A free port p with p+2 free too (the process provider puts influxd's RPC listener on p+2). */
-async function influxPort(): Promise<number> {
+async function influxPort(freePort: () => Promise<number>): Promise<number> {
   for (;;) {
     const p = await freePort();
     if (p > 65000) continue;
@@ -94,6 +97,18 @@ async function makeConfig(o: E2eOptions, dir: string): Promise<Json> {
   const raw = JSON.parse(readFileSync(join(repoRoot, 'config', 'demo.json'), 'utf8'));
   delete raw.$schema;
   const perPub = o.rate === 0 ? 0 : Math.max(1, Math.round(o.rate / raw.publishers.length));
+  // freePort() binds port 0 and closes it, so two calls can return the same port: keep them distinct
+  // (and 2 apart, for influxd's RPC port at p+2).
+  const taken = new Set<number>();
+  const freePort = async (): Promise<number> => {
+    for (;;) {
+      const p = await freePortOnce();
+      if (!taken.has(p) && !taken.has(p - 2) && !taken.has(p + 2)) {
+        taken.add(p);
+        return p;
+      }
+    }
+  };
   for (const p of raw.publishers) {
     p.port = await freePort();
     p.statusPort = await freePort();
@@ -118,7 +133,7 @@ async function makeConfig(o: E2eOptions, dir: string): Promise<Json> {
   raw.logging.dir = join(dir, 'logs');
   raw.storage.backend = o.store;
   raw.backing.influxdb.provider = 'process';
-  raw.backing.influxdb.url = `http://127.0.0.1:${await influxPort()}`;
+  raw.backing.influxdb.url = `http://127.0.0.1:${await influxPort(freePort)}`;
   return raw;
 }
 
@@ -192,6 +207,7 @@ export async function run(args: string[]): Promise<string> {
     startEnv.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${join(repoRoot, 'bench', 'e2e', 'cpu-prof-preload.mjs')}`.trim();
     startEnv.NBPY_BENCH_CPU_PROF_DIR = o.profileDir;
   }
+  const loadAtStart = (await import('node:os')).loadavg().map((x) => Math.round(x * 100) / 100);
   const t0 = performance.now();
   const started = await nbpy(['start', '--json', '--config', configPath], startEnv);
   const startWallS = (performance.now() - t0) / 1000;
@@ -233,9 +249,27 @@ export async function run(args: string[]): Promise<string> {
   const sessions = new Map<string, { publisher: string; topic: string; lastSeq: number }>();
   // With retry, services whose /health does not answer are asked again for up to 30 s (a saturated
   // event loop answers late), then left out.
+  // Per service, the first and last /health answer inside the window with the time it arrived: rates
+  // come from these, so a service that did not answer at one end of the window (a saturated event
+  // loop) is measured over the part of the window it answered in, not counted from zero.
+  const inWindow = { on: false };
+  const seen = new Map<string, { first?: { h: Json; t: number }; last?: { h: Json; t: number } }>();
+  const healthOf = (key: string, port: number) =>
+    getJson(port, '/health').then(
+      (h: Json) => {
+        if (inWindow.on && h) {
+          const e = seen.get(key) ?? {};
+          e.first ??= { h, t: performance.now() };
+          e.last = { h, t: performance.now() };
+          seen.set(key, e);
+        }
+        return h;
+      },
+      () => undefined,
+    );
   const pollHealth = async (retry = false, until = Date.now() + 30_000): Promise<{ pubH: Json[]; subH: Json[] }> => {
-    const pubH = await Promise.all(pubs.map((p) => getJson(p.statusPort, '/health').catch(() => undefined)));
-    const subH = await Promise.all(subs.map((s) => getJson(s.port, '/health').catch(() => undefined)));
+    const pubH = await Promise.all(pubs.map((p) => healthOf(`pub:${p.name}`, p.statusPort)));
+    const subH = await Promise.all(subs.map((s) => healthOf(`sub:${s.name}`, s.port)));
     if (retry && Date.now() < until && [...pubH, ...subH].some((h) => !h)) return pollHealth(true, until);
     pubH.forEach((h, i) => {
       if (!h?.session) return;
@@ -317,16 +351,15 @@ export async function run(args: string[]): Promise<string> {
   let stopJson: Json = {};
   let stopWallS = 0;
   const timeline: Json[] = [];
-  let w0: { pubH: Json[]; subH: Json[] } | undefined;
-  let w1: { pubH: Json[]; subH: Json[] } | undefined;
   let windowS = 0;
   try {
     await sleep(o.warmupS * 1000);
     await discover();
     procs.markWindow();
-    w0 = await pollHealth(true);
+    inWindow.on = true;
+    await pollHealth(true);
     const tw0 = performance.now();
-    sampling = true;
+    sampling = o.latency;
     for (let i = 0; performance.now() - tw0 < o.seconds * 1000 - 500; i++) {
       await sleep(Math.max(0, tw0 + (i + 1) * 1000 - performance.now()));
       const h = await pollHealth();
@@ -338,10 +371,11 @@ export async function run(args: string[]): Promise<string> {
       if (i % 10 === 9) await discover();
     }
     const tw1 = performance.now();
-    w1 = await pollHealth(true);
+    await pollHealth(true);
+    inWindow.on = false;
     windowS = ((tw1 + performance.now()) / 2 - tw0) / 1000;
     sampling = false;
-    procs.sample();
+    procs.markEnd();
     // Let the last samples become visible (latency of the tail), bounded.
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline && samples.some((s) => s.foundUs === undefined)) await sleep(50);
@@ -398,21 +432,29 @@ export async function run(args: string[]): Promise<string> {
   // Rates over the window, per topic.
   let pubRate = 0;
   let persistRate = 0;
-  pubs.forEach((p, i) => {
-    const d = (w1?.pubH[i]?.records_out ?? 0) - (w0?.pubH[i]?.records_out ?? 0);
-    const f = (w1?.pubH[i]?.frames_in ?? 0) - (w0?.pubH[i]?.frames_in ?? 0);
+  // A rate from the first and last answers in the window (null when fewer than two, or the session
+  // changed in between: a restarted publisher's counters start again).
+  const rateOf = (key: string, field: string): number | null => {
+    const e = seen.get(key);
+    if (!e?.first || !e.last || e.last.t - e.first.t < 1000) return null;
+    if (e.first.h.session !== e.last.h.session) return null;
+    return ((e.last.h[field] ?? 0) - (e.first.h[field] ?? 0)) / ((e.last.t - e.first.t) / 1000);
+  };
+  const round = (x: number | null) => (x === null ? null : Math.round(x));
+  pubs.forEach((p) => {
+    const d = rateOf(`pub:${p.name}`, 'records_out');
     const t = (perTopic[p.topic] ??= { published: 0, stored: 0, lost: 0, sessions: 0 });
-    t.published_per_s = Math.round(d / windowS);
-    t.frames_per_s = Math.round(f / windowS);
+    t.published_per_s = round(d);
+    t.frames_per_s = round(rateOf(`pub:${p.name}`, 'frames_in'));
     t.simulated_msgs_per_s = p.source.ratePerS;
-    pubRate += d / windowS;
+    pubRate += d ?? 0;
   });
-  subs.forEach((s, i) => {
-    const d = (w1?.subH[i]?.points_written ?? 0) - (w0?.subH[i]?.points_written ?? 0);
+  subs.forEach((s) => {
+    const d = rateOf(`sub:${s.name}`, 'points_written');
     const topic = pubs.find((p) => s.topics.some((x: string) => p.topic.startsWith(x)))?.topic ?? s.name;
     const t = (perTopic[topic] ??= { published: 0, stored: 0, lost: 0, sessions: 0 });
-    t.persisted_per_s = Math.round(d / windowS);
-    persistRate += d / windowS;
+    t.persisted_per_s = round(d);
+    persistRate += d ?? 0;
   });
 
   // Latency.
@@ -429,12 +471,14 @@ export async function run(args: string[]): Promise<string> {
   };
 
   // Processes.
+  // CPU between the window's marks (the tail wait for late samples is not in it).
+  const cpuWindowS = ((procs.windowEndMs ?? 0) - (procs.windowStartMs ?? 0)) / 1000;
   const processes = [...procs.procs].map(([pid, p]) => ({
     name: p.name,
     kind: p.kind,
     pid,
-    cpu_s: p.last && p.first ? Math.round((p.last.cpuS - p.first.cpuS) * 100) / 100 : null,
-    cpu_pct: p.last && p.first ? Math.round(((p.last.cpuS - p.first.cpuS) / windowS) * 1000) / 10 : null,
+    cpu_s: p.end && p.first ? Math.round((p.end.cpuS - p.first.cpuS) * 100) / 100 : null,
+    cpu_pct: p.end && p.first && cpuWindowS > 0 ? Math.round(((p.end.cpuS - p.first.cpuS) / cpuWindowS) * 1000) / 10 : null,
     cpu_total_s: p.last ? Math.round(p.last.cpuS * 100) / 100 : null,
     peak_rss_mb: Math.round((p.peakRssBytes / 1048576) * 10) / 10,
   }));
@@ -454,9 +498,12 @@ export async function run(args: string[]): Promise<string> {
 
   const report = {
     when: new Date().toISOString(),
+    load_avg_at_start: loadAtStart,
+    load_avg_at_end: (await import('node:os')).loadavg().map((x) => Math.round(x * 100) / 100),
     options: { ...o, report: undefined },
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
     window_s: Math.round(windowS * 10) / 10,
+    cpu_window_s: Math.round(cpuWindowS * 10) / 10,
     published_per_s: Math.round(pubRate),
     persisted_per_s: Math.round(persistRate),
     published_total: publishedTotal,

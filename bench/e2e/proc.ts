@@ -69,7 +69,13 @@ export function pidsByCmdline(needle: string): number[] {
 
 /** Tracks named processes: last CPU reading, peak RSS; keeps the last values after a process exits. */
 export class ProcTracker {
-  readonly procs = new Map<number, { name: string; kind: string; first?: ProcSample; last?: ProcSample; peakRssBytes: number }>();
+  readonly procs = new Map<
+    number,
+    { name: string; kind: string; first?: ProcSample; last?: ProcSample; end?: ProcSample; peakRssBytes: number }
+  >();
+  /** performance.now() at {@link markWindow} and {@link markEnd}. */
+  windowStartMs?: number;
+  windowEndMs?: number;
 
   track(pid: number, name: string, kind: string): void {
     if (!this.procs.has(pid)) this.procs.set(pid, { name, kind, peakRssBytes: 0 });
@@ -87,9 +93,26 @@ export class ProcTracker {
 
   /** Mark the start of the measured window: CPU is reported from here. */
   markWindow(): void {
+    this.windowStartMs = performance.now();
     for (const [pid, p] of this.procs) {
       const s = readProc(pid);
       if (s) p.first = s;
+    }
+  }
+
+  /**
+   * Mark the end of the measured window: CPU is reported up to here (not up to the last sample,
+   * which may come after the latency tail wait). A process that exited keeps its last reading.
+   */
+  markEnd(): void {
+    this.windowEndMs = performance.now();
+    for (const [pid, p] of this.procs) {
+      const s = readProc(pid);
+      if (s) {
+        p.last = s;
+        p.peakRssBytes = Math.max(p.peakRssBytes, s.peakRssBytes, s.rssBytes);
+      }
+      p.end = p.last;
     }
   }
 }

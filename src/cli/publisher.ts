@@ -308,7 +308,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
     await recorder?.close();
     await closeSource();
     await status.close();
-    log.info({ records_out: pub.stats.records_out, last_seq: pub.lastSeq }, 'publisher stopped');
+    log.info({ session: pub.session, records_out: pub.stats.records_out, last_seq: pub.lastSeq }, 'publisher stopped');
   }
   return 0;
 }

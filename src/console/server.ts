@@ -3,11 +3,13 @@
  * page (./static, read relative to this file, so `dist/console/static` must sit beside the compiled
  * server) and pushes the live picture over server-sent events.
  *
- * It reads the bus, not the store, so it works the same with InfluxDB and the embedded store: one
- * SUB socket connected to every enabled publisher (data + heartbeats) feeds a ConsoleModel; the
- * services' /health routes are polled each second. What reaches a browser is bounded whatever the
- * record rate: one `points` event per sample interval carrying at most one point per series, and
- * one `state` event per second.
+ * It reads the bus, not the store, so it works the same with InfluxDB and the embedded store: a bus
+ * reader handed in by the caller (`opts.bus`, a {@link ConsoleBus}; `nbpy console` gives it one SUB
+ * socket connected to every enabled publisher, data + heartbeats) feeds a ConsoleModel; the
+ * services' /health routes are polled each second. The console never builds a bus socket itself:
+ * like every module outside bin/ and cli/ it does not import the bus (STYLE.md, "Which way imports
+ * go"). What reaches a browser is bounded whatever the record rate: one `points` event per sample
+ * interval carrying at most one point per series, and one `state` event per second.
  *
  * Routes: `/` (page), `/static/*`, `/events` (SSE), `/api/state` (JSON snapshot), `/api/series`.
  *
@@ -23,12 +25,37 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { UsageError } from '../core/errors.js';
-import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
-import { curveClientKeys } from '../bus/curve.js';
+import type { BusRecord } from '../core/records.js';
 import { ConsoleModel, type ServiceSpec } from './state.js';
+
+/** Counters of a bus reader, shown under `bus` in /api/state. */
+export interface ConsoleBusStats {
+  messages_in: number;
+  records_in: number;
+  decode_errors: number;
+}
+
+/**
+ * What the console reads the bus through (structural, so the console needs no bus import):
+ * `nbpy console` adapts a BusSubscriber to it (src/cli/console.ts, `openConsoleBus`); a test may
+ * hand in anything that yields record batches.
+ */
+export interface ConsoleBus {
+  /** Where it reads from (`tcp://127.0.0.1:5558`), reported in /api/state. */
+  readonly endpoints: readonly string[];
+  /** Decoded record batches in arrival order; ends (or throws) once `close()` was called. */
+  batches(): AsyncIterable<BusRecord[]>;
+  close(): void | Promise<void>;
+  stats(): ConsoleBusStats;
+}
 
 export interface ConsoleOptions {
   config: Config;
+  /**
+   * The bus reader. The console owns it from here on: it closes it in `close()`, and also when
+   * `startConsole` fails (port in use, token missing), so a caller never closes it itself.
+   */
+  bus: ConsoleBus;
   /** Default config.console.host (127.0.0.1). */
   host?: string;
   /** Default config.console.port; 0 = any free port. */
@@ -44,11 +71,9 @@ export interface ConsoleOptions {
   staleAfterMs?: number;
   /** Most chart series tracked (default 256). */
   maxSeries?: number;
-  /** Extra bus endpoints to read besides the configured publishers' (tests, ad-hoc publishers). */
-  extraEndpoints?: string[];
   clock?: Clock;
   log?: (msg: string, obj?: Record<string, unknown>) => void;
-  /** Where the token (console.tokenEnv, NBPY_STATUS_TOKEN) and CURVE keys are read (default process.env). */
+  /** Where the token (console.tokenEnv, NBPY_STATUS_TOKEN) is read (default process.env). */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -71,7 +96,7 @@ export interface ConsoleStats {
 }
 
 export type ConsoleStateBody = ReturnType<ConsoleModel['snapshot']> & {
-  bus: { endpoints: string[]; messages_in: number; records_in: number; decode_errors: number };
+  bus: { endpoints: string[] } & ConsoleBusStats;
   sse: ConsoleStats;
   config: { sample_interval_ms: number; max_points_per_series: number; stale_after_ms: number; storage: string };
   store_latest: Record<string, unknown>;
@@ -112,9 +137,24 @@ export function servicesFromConfig(config: Config): ServiceSpec[] {
   return out;
 }
 
-/** Start the console. Resolves once it listens and is subscribed to the bus. */
+/**
+ * Start the console on the bus reader it is given. Resolves once it listens; from then on it
+ * consumes `opts.bus`, which it closes on `close()` (or at once if starting fails).
+ */
 export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle> {
-  const { config } = opts;
+  // Closed exactly once, whichever path gets there first.
+  let closing: Promise<void> | undefined;
+  const closeBus = () => (closing ??= Promise.resolve().then(() => opts.bus.close()));
+  try {
+    return await serve(opts, closeBus);
+  } catch (e) {
+    await closeBus();
+    throw e;
+  }
+}
+
+async function serve(opts: ConsoleOptions, closeBus: () => Promise<void>): Promise<ConsoleHandle> {
+  const { config, bus } = opts;
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? (() => {});
   const host = opts.host ?? config.console.host;
@@ -134,21 +174,9 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle>
   const services = servicesFromConfig(config);
   const model = new ConsoleModel(services, clock.nowMs(), { staleAfterMs, maxSeries: opts.maxSeries });
 
-  const endpoints = [
-    ...new Set([
-      ...config.publishers.filter((p) => p.enabled).map((p) => tcpEndpoint(p.connectHost, p.port)),
-      ...(opts.extraEndpoints ?? []),
-    ]),
-  ];
-  const sub = new BusSubscriber({
-    endpoints,
-    topics: [''],
-    curve: curveClientKeys(config.bus.curve, env),
-    maxMessageBytes: config.bus.maxMessageBytes,
-    onDecodeError: (err, hex) => log('undecodable bus payload skipped', { error: err.message, sample: hex }),
-  });
+  const endpoints = [...bus.endpoints];
   const pump = (async () => {
-    for await (const batch of sub.batches()) model.observe(batch, clock.nowMs());
+    for await (const batch of bus.batches()) model.observe(batch, clock.nowMs());
   })().catch((e: Error) => log('bus receive loop ended', { error: e.message }));
 
   // ---------------------------------------------------------------- SSE clients
@@ -208,7 +236,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle>
 
   const stateBody = (): ConsoleStateBody => ({
     ...model.snapshot(clock.nowMs()),
-    bus: { endpoints, ...sub.stats },
+    bus: { endpoints, ...bus.stats() },
     sse: { ...stats, clients: clients.size },
     config: {
       sample_interval_ms: sampleIntervalMs,
@@ -316,7 +344,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle>
     });
   } catch (e) {
     for (const t of timers) clearInterval(t);
-    sub.close();
+    await closeBus();
     await pump;
     throw e;
   }
@@ -332,7 +360,7 @@ export async function startConsole(opts: ConsoleOptions): Promise<ConsoleHandle>
       for (const t of timers) clearInterval(t);
       for (const c of clients) c.end();
       clients.clear();
-      sub.close();
+      await closeBus();
       await pump;
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));

@@ -6,7 +6,7 @@
  * in as arguments so tests drive it without sleeping.
  */
 import { HEARTBEAT_TOPIC, type BusRecord } from '../core/records.js';
-import { SequenceTracker } from '../bus/sequence.js';
+import { SequenceTracker } from '../core/sequence.js';
 
 /** What the console knows up front about a service (from the config). */
 export interface ServiceSpec {

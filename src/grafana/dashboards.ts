@@ -3,19 +3,33 @@
  * from the config (publishers, the subscribers that store their topics, influxdb.measurements).
  * Pure: config in, classic dashboard JSON (typed with @grafana/schema) out.
  *
- * Every query is raw InfluxQL (`rawQuery: true`), names the retention policy the subscriber writes
- * into (`"high_frequency"."kraken_tick"`), filters tags with `=~ /^${var:regex}$/` and ends its
- * WHERE with `$timeFilter` (grafana.md §3, §4, §9).
+ * Each dashboard is a description (sources, tag variables, rows of panels) in the table below,
+ * rendered by the one builder in dashboard-spec.ts. Every query names the retention policy the
+ * subscriber writes into (`"high_frequency"."kraken_tick"`), filters tags with
+ * `=~ /^${var:regex}$/` and ends its WHERE with `$timeFilter` (grafana.md §3, §4, §9).
  */
-import type { Dashboard, DataSourceRef, VariableModel } from '@grafana/schema';
+import type { DataSourceRef } from '@grafana/schema';
 import type { Config, MeasurementSchema, PublisherConfig, SubscriberConfig } from '../config/schema.js';
-import { source, sources, tagFilter, whereClause } from './influxql.js';
-import { PanelSet, SCHEMA_VERSION, tagVariable } from './panels.js';
+import { source, sources } from './influxql.js';
+import {
+  latestTable,
+  renderDashboard,
+  row,
+  series,
+  stat,
+  stateTimeline,
+  table,
+  type DashboardSpec,
+  type GeneratedDashboard,
+  type QueryOptions,
+  type StatOptions,
+  type VariableSpec,
+} from './dashboard-spec.js';
+
+export { GENERATED_TAG, type GeneratedDashboard } from './dashboard-spec.js';
 
 /** uid of the pipeline health dashboard. */
 export const PIPELINE_UID = 'nbpy_pipeline';
-/** Tag put on every generated dashboard (and used to find them). */
-export const GENERATED_TAG = 'nbpy';
 
 /** The datasource reference every panel, target and variable uses: by uid only. */
 export function datasourceRef(config: Config): DataSourceRef {
@@ -32,42 +46,6 @@ export function subscriberFor(config: Config, p: PublisherConfig): SubscriberCon
   return config.subscribers.find((s) => s.topics.some((t) => p.topic.startsWith(t)));
 }
 
-/** A generated dashboard: @grafana/schema's Dashboard, with the variables' `definition` kept. */
-export type GeneratedDashboard = Dashboard & { uid: string; title: string };
-
-interface Ctx {
-  config: Config;
-  ds: DataSourceRef;
-}
-
-function shell(
-  ctx: Ctx,
-  uid: string,
-  title: string,
-  description: string,
-  tags: string[],
-  variables: VariableModel[],
-  ps: PanelSet,
-): GeneratedDashboard {
-  return {
-    uid,
-    title,
-    description,
-    tags: [GENERATED_TAG, 'generated', ...tags],
-    editable: true,
-    schemaVersion: SCHEMA_VERSION,
-    timezone: 'utc',
-    refresh: ctx.config.grafana.refresh,
-    time: { from: 'now-15m', to: 'now' },
-    timepicker: { refresh_intervals: ['5s', '10s', '30s', '1m', '5m'] },
-    graphTooltip: 1 as Dashboard['graphTooltip'],
-    annotations: { list: [] },
-    links: [],
-    templating: { list: variables },
-    panels: ps.panels,
-  };
-}
-
 const fieldSet = (schema: MeasurementSchema | undefined) => new Set(Object.keys(schema?.fields ?? {}));
 
 /** Depth levels present in a measurement schema (`bid_N_price`). */
@@ -78,597 +56,396 @@ function levelCount(fields: Set<string>, side: string): number {
 }
 
 const sum = (parts: string[]) => parts.join(' + ');
+const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
-// ---------------------------------------------------------------- quotes (Kraken ticker, OANDA pricing)
+// ---------------------------------------------------------------- panels every feed has
 
-function tickDashboard(ctx: Ctx, p: PublisherConfig, sub: SubscriberConfig, m: string): GeneratedDashboard {
-  const rp = sub.retentionPolicy;
-  const src = source(rp, m);
-  const fields = fieldSet(ctx.config.influxdb.measurements[m]);
-  const w = whereClause([tagFilter('instrument', 'instrument')]);
-  const by = `GROUP BY time($__interval), "instrument" fill(none)`;
-  const ps = new PanelSet(ctx.ds);
-  const mid = `(last("bid") + last("ask")) / 2`;
+/** Records per second over the last minute, per stat group. */
+const rateStat = (title: string, countField: string, decimals: number, o: QueryOptions = {}) =>
+  stat(title, `count("${countField}") / 60 AS "rate"`, { recent: true, decimals, noValue: '0', ...o });
 
-  ps.row('Now');
-  if (fields.has('last'))
-    ps.stat('Last price', [
-      { query: `SELECT last("last") AS "last" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' },
-    ]);
-  else ps.stat('Last mid', [{ query: `SELECT ${mid} AS "mid" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }]);
-  ps.stat(
-    'Rate, last minute (records/s)',
-    [
-      {
-        query: `SELECT count("seq") / 60 AS "rate" FROM ${src} WHERE ${w} AND time > now() - 1m GROUP BY "instrument"`,
-        alias: '$tag_instrument',
-      },
-    ],
-    { decimals: 1, noValue: '0' },
-  );
-  ps.stat(
-    'Last update',
-    [{ query: `SELECT last("ts_recv_us") / 1000 AS "received" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }],
-    {
-      unit: 'dateTimeFromNow',
-      description: 'Local receive time of the newest record (ts_recv_us).',
-    },
-  );
-  ps.stat('Spread now', [
-    { query: `SELECT last("ask") - last("bid") AS "spread" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' },
-  ]);
+/** Local receive time of the newest record, per stat group. */
+const lastUpdateStat = (title: string, o: QueryOptions & StatOptions = {}) =>
+  stat(title, `last("ts_recv_us") / 1000 AS "received"`, { unit: 'dateTimeFromNow', ...o });
 
-  ps.row('Prices');
-  ps.timeseries(
-    'Bid / ask / mid',
-    [
-      {
-        query: `SELECT last("bid") AS "bid", last("ask") AS "ask", ${mid} AS "mid" FROM ${src} WHERE ${w} ${by}`,
-        alias: '$tag_instrument $col',
-      },
-    ],
-    { w: 24, h: 10, step: true },
-  );
-  ps.timeseries(
-    'Spread',
-    [{ query: `SELECT last("ask") - last("bid") AS "spread" FROM ${src} WHERE ${w} ${by}`, alias: '$tag_instrument $col' }],
-    { step: true },
-  );
-  ps.timeseries(
-    'Spread (bps of mid)',
-    [
-      {
-        query: `SELECT (last("ask") - last("bid")) / ((last("ask") + last("bid")) / 2) * 10000 AS "spread_bps" FROM ${src} WHERE ${w} ${by}`,
-        alias: '$tag_instrument $col',
-      },
-    ],
-    { step: true, decimals: 2 },
-  );
-  if (fields.has('bid_qty') && fields.has('ask_qty'))
-    ps.timeseries(
-      'Top-of-book size',
-      [
-        {
-          query: `SELECT last("bid_qty") AS "bid_qty", last("ask_qty") AS "ask_qty" FROM ${src} WHERE ${w} ${by}`,
-          alias: '$tag_instrument $col',
-        },
-      ],
-      { step: true },
-    );
-  ps.timeseries(
-    'Records per second',
-    [
-      {
-        query: `SELECT count("seq") * 1000 / $__interval_ms AS "rate" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument" fill(0)`,
-        alias: '$tag_instrument',
-      },
-    ],
-    { unit: 'reqps' },
-  );
+/** Records per second per interval and instrument. */
+const rateSeries = (title: string, countField: string) =>
+  series(title, `count("${countField}") * 1000 / $__interval_ms AS "rate"`, { fill: '0', alias: '$tag_instrument', unit: 'reqps' });
 
-  ps.row('Latest records');
-  const cols = ['instrument', 'bid', 'bid_qty', 'ask', 'ask_qty', 'last', 'volume', 'tradeable', 'seq'].filter(
-    (c) => c === 'instrument' || fields.has(c),
-  );
-  ps.table('Latest records', [
-    { query: `SELECT ${cols.map((c) => `"${c}"`).join(', ')} FROM ${src} WHERE ${w} ORDER BY time DESC LIMIT 50` },
-  ]);
+/** Instrument-keyed feeds: filtered by `instrument` (and `more`), a stat and a line per instrument. */
+const perInstrument = (from: string, ...more: VariableSpec[]) => ({
+  sources: { main: { from, filters: ['instrument', ...more.map((v) => v.name)] } },
+  variables: [{ name: 'instrument', label: 'Instrument', key: 'instrument' }, ...more],
+  statBy: ['instrument'],
+  seriesBy: ['instrument'],
+  seriesAlias: '$tag_instrument $col',
+});
 
-  const variables = [tagVariable(ctx.ds, 'instrument', 'Instrument', `SHOW TAG VALUES FROM ${src} WITH KEY = "instrument"`)];
-  return shell(ctx, feedDashboardUid(p.name), feedDashboardUid(p.name), describe(p, rp, [m]), [p.venue, 'tick'], variables, ps);
+// ---------------------------------------------------------------- the feeds
+
+/** What a feed description is built from. */
+interface Feed {
+  /** FROM of each measurement the feed kind reads (the first is the main one). */
+  from: string[];
+  /** Fields of the main measurement's schema (influxdb.measurements). */
+  fields: Set<string>;
 }
 
-// ---------------------------------------------------------------- order book (Kraken book)
+/** The part of a dashboard description a feed kind decides (the rest is the publisher's). */
+type FeedBody = Omit<DashboardSpec, 'uid' | 'title' | 'description' | 'tags'>;
 
-function depthDashboard(ctx: Ctx, p: PublisherConfig, sub: SubscriberConfig, m: string): GeneratedDashboard {
-  const rp = sub.retentionPolicy;
-  const src = source(rp, m);
-  const fields = fieldSet(ctx.config.influxdb.measurements[m]);
+interface FeedKind {
+  /** Dashboard tag after the venue. */
+  tag: string;
+  matches(p: PublisherConfig): boolean;
+  /** The subscriber measurements it reads: without the first, no dashboard; later ones are optional. */
+  measurements(ms: Readonly<Record<string, string>>): (string | undefined)[];
+  body(f: Feed): FeedBody;
+}
+
+/** Quotes (Kraken ticker, OANDA pricing). */
+function tickBody({ from, fields }: Feed): FeedBody {
+  const mid = `(last("bid") + last("ask")) / 2`;
+  const cols = ['instrument', 'bid', 'bid_qty', 'ask', 'ask_qty', 'last', 'volume', 'tradeable', 'seq'];
+  return {
+    ...perInstrument(from[0]!),
+    rows: [
+      row(
+        'Now',
+        fields.has('last') ? stat('Last price', `last("last") AS "last"`) : stat('Last mid', `${mid} AS "mid"`),
+        rateStat('Rate, last minute (records/s)', 'seq', 1),
+        lastUpdateStat('Last update', { description: 'Local receive time of the newest record (ts_recv_us).' }),
+        stat('Spread now', `last("ask") - last("bid") AS "spread"`),
+      ),
+      row(
+        'Prices',
+        series('Bid / ask / mid', `last("bid") AS "bid", last("ask") AS "ask", ${mid} AS "mid"`, { w: 24, h: 10, step: true }),
+        series('Spread', `last("ask") - last("bid") AS "spread"`, { step: true }),
+        series('Spread (bps of mid)', `(last("ask") - last("bid")) / ((last("ask") + last("bid")) / 2) * 10000 AS "spread_bps"`, {
+          step: true,
+          decimals: 2,
+        }),
+        fields.has('bid_qty') &&
+          fields.has('ask_qty') &&
+          series('Top-of-book size', `last("bid_qty") AS "bid_qty", last("ask_qty") AS "ask_qty"`, { step: true }),
+        rateSeries('Records per second', 'seq'),
+      ),
+      row(
+        'Latest records',
+        latestTable(
+          'Latest records',
+          cols.filter((c) => c === 'instrument' || fields.has(c)),
+        ),
+      ),
+    ],
+  };
+}
+
+/** Order book (Kraken book). */
+function depthBody({ from, fields }: Feed): FeedBody {
   const levels = Math.min(levelCount(fields, 'bid'), levelCount(fields, 'ask'));
-  const top = Math.max(1, Math.min(levels, 5));
-  const w = whereClause([tagFilter('instrument', 'instrument')]);
-  const by = `GROUP BY time($__interval), "instrument" fill(none)`;
-  const ps = new PanelSet(ctx.ds);
+  const top = range(Math.max(1, Math.min(levels, 5)));
   const mid = `(last("bid_1_price") + last("ask_1_price")) / 2`;
-  const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
-
-  ps.row('Now');
-  ps.stat('Mid', [{ query: `SELECT ${mid} AS "mid" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }]);
-  ps.stat(
-    'Rate, last minute (updates/s)',
-    [
-      {
-        query: `SELECT count("seq") / 60 AS "rate" FROM ${src} WHERE ${w} AND time > now() - 1m GROUP BY "instrument"`,
-        alias: '$tag_instrument',
-      },
-    ],
-    { decimals: 1, noValue: '0' },
-  );
-  ps.stat(
-    'Last update',
-    [{ query: `SELECT last("ts_recv_us") / 1000 AS "received" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }],
-    { unit: 'dateTimeFromNow' },
-  );
-  ps.stat('Spread now', [
-    {
-      query: `SELECT last("ask_1_price") - last("bid_1_price") AS "spread" FROM ${src} WHERE ${w} GROUP BY "instrument"`,
-      alias: '$tag_instrument',
-    },
-  ]);
-
-  ps.row('Book');
-  ps.timeseries(
-    'Best bid / ask / mid',
-    [
-      {
-        query: `SELECT last("bid_1_price") AS "bid", last("ask_1_price") AS "ask", ${mid} AS "mid" FROM ${src} WHERE ${w} ${by}`,
-        alias: '$tag_instrument $col',
-      },
-    ],
-    { w: 24, h: 10, step: true },
-  );
-  ps.timeseries(
-    `Price levels (top ${top})`,
-    [
-      {
-        query: `SELECT ${range(top)
-          .flatMap((i) => [`last("bid_${i}_price") AS "bid_${i}"`, `last("ask_${i}_price") AS "ask_${i}"`])
-          .join(', ')} FROM ${src} WHERE ${w} ${by}`,
-        alias: '$tag_instrument $col',
-      },
-    ],
-    { step: true },
-  );
-  ps.timeseries(
-    `Depth: quantity at the top ${top} levels`,
-    [
-      {
-        query: `SELECT ${sum(range(top).map((i) => `last("bid_${i}_qty")`))} AS "bid_depth", ${sum(range(top).map((i) => `last("ask_${i}_qty")`))} AS "ask_depth" FROM ${src} WHERE ${w} ${by}`,
-        alias: '$tag_instrument $col',
-      },
-    ],
-    { step: true },
-  );
-  ps.timeseries(
-    'Top-of-book quantity',
-    [
-      {
-        query: `SELECT last("bid_1_qty") AS "bid_1_qty", last("ask_1_qty") AS "ask_1_qty" FROM ${src} WHERE ${w} ${by}`,
-        alias: '$tag_instrument $col',
-      },
-    ],
-    { step: true },
-  );
-  ps.timeseries(
-    'Updates per second',
-    [
-      {
-        query: `SELECT count("seq") * 1000 / $__interval_ms AS "rate" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument" fill(0)`,
-        alias: '$tag_instrument',
-      },
-    ],
-    { unit: 'reqps' },
-  );
-
-  ps.row('Latest records');
   const cols = [
     'instrument',
-    ...range(top).flatMap((i) => [`bid_${i}_price`, `bid_${i}_qty`, `ask_${i}_price`, `ask_${i}_qty`]),
+    ...top.flatMap((i) => [`bid_${i}_price`, `bid_${i}_qty`, `ask_${i}_price`, `ask_${i}_qty`]),
     'snapshot',
     'checksum_ok',
     'seq',
-  ].filter((c) => c === 'instrument' || fields.has(c));
-  ps.table('Latest book updates', [
-    { query: `SELECT ${cols.map((c) => `"${c}"`).join(', ')} FROM ${src} WHERE ${w} ORDER BY time DESC LIMIT 50` },
-  ]);
-
-  const variables = [tagVariable(ctx.ds, 'instrument', 'Instrument', `SHOW TAG VALUES FROM ${src} WITH KEY = "instrument"`)];
-  return shell(ctx, feedDashboardUid(p.name), feedDashboardUid(p.name), describe(p, rp, [m]), [p.venue, 'depth'], variables, ps);
-}
-
-// ---------------------------------------------------------------- trades (Kraken trade)
-
-function tradesDashboard(ctx: Ctx, p: PublisherConfig, sub: SubscriberConfig, m: string): GeneratedDashboard {
-  const rp = sub.retentionPolicy;
-  const src = source(rp, m);
-  const w = whereClause([tagFilter('instrument', 'instrument'), tagFilter('side', 'side')]);
-  const ps = new PanelSet(ctx.ds);
-
-  ps.row('Now');
-  ps.stat('Last trade price', [
-    { query: `SELECT last("price") AS "price" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' },
-  ]);
-  ps.stat(
-    'Trades, last minute (per s)',
-    [
-      {
-        query: `SELECT count("price") / 60 AS "rate" FROM ${src} WHERE ${w} AND time > now() - 1m GROUP BY "instrument"`,
-        alias: '$tag_instrument',
-      },
-    ],
-    { decimals: 2, noValue: '0' },
-  );
-  ps.stat(
-    'Last trade',
-    [{ query: `SELECT last("ts_recv_us") / 1000 AS "received" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' }],
-    { unit: 'dateTimeFromNow' },
-  );
-  ps.stat('Volume in range', [
-    { query: `SELECT sum("qty") AS "qty" FROM ${src} WHERE ${w} GROUP BY "instrument"`, alias: '$tag_instrument' },
-  ]);
-
-  ps.row('Trades');
-  ps.timeseries(
-    'Trade prices',
-    [
-      {
-        query: `SELECT last("price") AS "price" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument", "side" fill(none)`,
-        alias: '$tag_instrument $tag_side',
-      },
-    ],
-    { w: 24, h: 10, draw: 'points' },
-  );
-  ps.timeseries(
-    'Traded size per interval by side',
-    [
-      {
-        query: `SELECT sum("qty") AS "qty" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument", "side" fill(0)`,
-        alias: '$tag_instrument $tag_side',
-      },
-    ],
-    { draw: 'bars', stack: true },
-  );
-  ps.timeseries(
-    'VWAP per interval',
-    [
-      {
-        query: `SELECT sum("notional") / sum("qty") AS "vwap" FROM (SELECT "price" * "qty" AS "notional", "qty" FROM ${src} WHERE ${w} GROUP BY "instrument") WHERE $timeFilter GROUP BY time($__interval), "instrument" fill(none)`,
-        alias: '$tag_instrument $col',
-      },
-    ],
-    { step: true },
-  );
-  ps.timeseries(
-    'Trades per second',
-    [
-      {
-        query: `SELECT count("price") * 1000 / $__interval_ms AS "rate" FROM ${src} WHERE ${w} GROUP BY time($__interval), "instrument" fill(0)`,
-        alias: '$tag_instrument',
-      },
-    ],
-    { unit: 'reqps' },
-  );
-  ps.table('Largest trades in range', [{ query: `SELECT top("qty", 20) AS "qty", "price", "instrument", "side" FROM ${src} WHERE ${w}` }], {
-    w: 12,
-    h: 9,
-  });
-
-  ps.row('Latest records');
-  ps.table('Latest trades', [
-    {
-      query: `SELECT "instrument", "side", "price", "qty", "trade_id", "ord_type", "snapshot", "seq" FROM ${src} WHERE ${w} ORDER BY time DESC LIMIT 50`,
-    },
-  ]);
-
-  const variables = [
-    tagVariable(ctx.ds, 'instrument', 'Instrument', `SHOW TAG VALUES FROM ${src} WITH KEY = "instrument"`),
-    tagVariable(ctx.ds, 'side', 'Side', `SHOW TAG VALUES FROM ${src} WITH KEY = "side"`),
   ];
-  return shell(ctx, feedDashboardUid(p.name), feedDashboardUid(p.name), describe(p, rp, [m]), [p.venue, 'trades'], variables, ps);
+  return {
+    ...perInstrument(from[0]!),
+    rows: [
+      row(
+        'Now',
+        stat('Mid', `${mid} AS "mid"`),
+        rateStat('Rate, last minute (updates/s)', 'seq', 1),
+        lastUpdateStat('Last update'),
+        stat('Spread now', `last("ask_1_price") - last("bid_1_price") AS "spread"`),
+      ),
+      row(
+        'Book',
+        series('Best bid / ask / mid', `last("bid_1_price") AS "bid", last("ask_1_price") AS "ask", ${mid} AS "mid"`, {
+          w: 24,
+          h: 10,
+          step: true,
+        }),
+        series(
+          `Price levels (top ${top.length})`,
+          top.flatMap((i) => [`last("bid_${i}_price") AS "bid_${i}"`, `last("ask_${i}_price") AS "ask_${i}"`]).join(', '),
+          { step: true },
+        ),
+        series(
+          `Depth: quantity at the top ${top.length} levels`,
+          `${sum(top.map((i) => `last("bid_${i}_qty")`))} AS "bid_depth", ${sum(top.map((i) => `last("ask_${i}_qty")`))} AS "ask_depth"`,
+          { step: true },
+        ),
+        series('Top-of-book quantity', `last("bid_1_qty") AS "bid_1_qty", last("ask_1_qty") AS "ask_1_qty"`, { step: true }),
+        rateSeries('Updates per second', 'seq'),
+      ),
+      row(
+        'Latest records',
+        latestTable(
+          'Latest book updates',
+          cols.filter((c) => c === 'instrument' || fields.has(c)),
+        ),
+      ),
+    ],
+  };
 }
 
-// ---------------------------------------------------------------- Betfair (runners + market)
-
-function betfairDashboard(
-  ctx: Ctx,
-  p: PublisherConfig,
-  sub: SubscriberConfig,
-  runnerM: string,
-  marketM: string | undefined,
-): GeneratedDashboard {
-  const rp = sub.retentionPolicy;
-  const src = source(rp, runnerM);
-  const w = whereClause([tagFilter('market_id', 'market'), tagFilter('selection_id', 'runner')]);
-  const by = `GROUP BY time($__interval), "market_id", "selection_id" fill(none)`;
-  const alias = '$tag_selection_id $col';
-  const ps = new PanelSet(ctx.ds);
-
-  ps.row('Now');
-  ps.stat('Last traded price', [
-    { query: `SELECT last("ltp") AS "ltp" FROM ${src} WHERE ${w} GROUP BY "selection_id"`, alias: '$tag_selection_id' },
-  ]);
-  ps.stat(
-    'Rate, last minute (runner updates/s)',
-    [
-      {
-        query: `SELECT count("seq") / 60 AS "rate" FROM ${src} WHERE ${w} AND time > now() - 1m GROUP BY "market_id"`,
-        alias: '$tag_market_id',
-      },
+/** Trades (Kraken trade). */
+function tradesBody({ from }: Feed): FeedBody {
+  const bySide = { by: ['instrument', 'side'], alias: '$tag_instrument $tag_side' };
+  return {
+    ...perInstrument(from[0]!, { name: 'side', label: 'Side', key: 'side' }),
+    rows: [
+      row(
+        'Now',
+        stat('Last trade price', `last("price") AS "price"`),
+        rateStat('Trades, last minute (per s)', 'price', 2),
+        lastUpdateStat('Last trade'),
+        stat('Volume in range', `sum("qty") AS "qty"`),
+      ),
+      row(
+        'Trades',
+        series('Trade prices', `last("price") AS "price"`, { ...bySide, w: 24, h: 10, draw: 'points' }),
+        series('Traded size per interval by side', `sum("qty") AS "qty"`, {
+          ...bySide,
+          fill: '0',
+          draw: 'bars',
+          stack: true,
+        }),
+        series('VWAP per interval', `sum("notional") / sum("qty") AS "vwap"`, {
+          subquery: { select: `"price" * "qty" AS "notional", "qty"`, by: ['instrument'] },
+          step: true,
+        }),
+        rateSeries('Trades per second', 'price'),
+        table('Largest trades in range', `top("qty", 20) AS "qty", "price", "instrument", "side"`, { w: 12, h: 9 }),
+      ),
+      row(
+        'Latest records',
+        latestTable('Latest trades', ['instrument', 'side', 'price', 'qty', 'trade_id', 'ord_type', 'snapshot', 'seq']),
+      ),
     ],
-    { decimals: 1, noValue: '0' },
-  );
-  ps.stat(
-    'Last update',
-    [{ query: `SELECT last("ts_recv_us") / 1000 AS "received" FROM ${src} WHERE ${w} GROUP BY "market_id"`, alias: '$tag_market_id' }],
-    { unit: 'dateTimeFromNow' },
-  );
-  ps.stat('Traded volume', [
-    { query: `SELECT last("tv") AS "tv" FROM ${src} WHERE ${w} GROUP BY "selection_id"`, alias: '$tag_selection_id' },
-  ]);
+  };
+}
 
-  ps.row('Prices');
-  ps.timeseries(
-    'Best back / lay',
-    [{ query: `SELECT last("back_1_price") AS "back", last("lay_1_price") AS "lay" FROM ${src} WHERE ${w} ${by}`, alias }],
-    { w: 24, h: 10, step: true },
-  );
-  ps.timeseries('Last traded price', [{ query: `SELECT last("ltp") AS "ltp" FROM ${src} WHERE ${w} ${by}`, alias }], { step: true });
-  ps.timeseries(
-    'Implied probability (best back)',
-    [{ query: `SELECT 100 / last("back_1_price") AS "implied_pct" FROM ${src} WHERE ${w} ${by}`, alias }],
-    {
-      step: true,
-      unit: 'percent',
+/** Betfair runners, and the market status when the subscriber stores market records. */
+function betfairBody({ from }: Feed): FeedBody {
+  const [runners, market] = from;
+  const byMarket = { by: ['market_id'] };
+  const bySelection = { by: ['selection_id'] };
+  const onMarket = { source: 'market', ...byMarket, fill: 'previous', alias: '$tag_market_id' };
+  const marketRow =
+    market === undefined
+      ? []
+      : [
+          row(
+            'Market',
+            stateTimeline(
+              'Market status',
+              `last("status") AS "status"`,
+              {
+                OPEN: { text: 'OPEN', color: 'green' },
+                SUSPENDED: { text: 'SUSPENDED', color: 'orange' },
+                CLOSED: { text: 'CLOSED', color: 'text' },
+                INACTIVE: { text: 'INACTIVE', color: 'text' },
+              },
+              onMarket,
+            ),
+            stateTimeline(
+              'In play',
+              `last("in_play") AS "in_play"`,
+              { true: { text: 'IN PLAY', color: 'blue' }, false: { text: 'PRE-PLAY', color: 'text' } },
+              onMarket,
+            ),
+          ),
+        ];
+  return {
+    sources: {
+      main: { from: runners!, filters: ['market', 'runner'] },
+      ...(market === undefined ? {} : { market: { from: market, filters: ['market'] } }),
     },
-  );
-  ps.timeseries(
-    'Available at best price',
-    [{ query: `SELECT last("back_1_qty") AS "back_qty", last("lay_1_qty") AS "lay_qty" FROM ${src} WHERE ${w} ${by}`, alias }],
-    { step: true },
-  );
-  ps.timeseries(
-    'Matched volume per interval',
-    [{ query: `SELECT non_negative_difference(last("tv")) AS "matched" FROM ${src} WHERE ${w} ${by}`, alias }],
-    { draw: 'bars' },
-  );
-
-  if (marketM) {
-    const msrc = source(rp, marketM);
-    const mw = whereClause([tagFilter('market_id', 'market')]);
-    ps.row('Market');
-    ps.stateTimeline(
-      'Market status',
-      [
-        {
-          query: `SELECT last("status") AS "status" FROM ${msrc} WHERE ${mw} GROUP BY time($__interval), "market_id" fill(previous)`,
-          alias: '$tag_market_id',
-        },
-      ],
-      {
-        OPEN: { text: 'OPEN', color: 'green' },
-        SUSPENDED: { text: 'SUSPENDED', color: 'orange' },
-        CLOSED: { text: 'CLOSED', color: 'text' },
-        INACTIVE: { text: 'INACTIVE', color: 'text' },
-      },
-    );
-    ps.stateTimeline(
-      'In play',
-      [
-        {
-          query: `SELECT last("in_play") AS "in_play" FROM ${msrc} WHERE ${mw} GROUP BY time($__interval), "market_id" fill(previous)`,
-          alias: '$tag_market_id',
-        },
-      ],
-      { true: { text: 'IN PLAY', color: 'blue' }, false: { text: 'PRE-PLAY', color: 'text' } },
-    );
-  }
-
-  ps.row('Latest records');
-  ps.table(
-    'Runners (latest in range)',
-    [
-      {
-        query: `SELECT last("back_1_price") AS "back", last("lay_1_price") AS "lay", last("ltp") AS "ltp", last("tv") AS "tv" FROM ${src} WHERE ${w} GROUP BY "market_id", "selection_id"`,
-      },
+    variables: [
+      { name: 'market', label: 'Market', key: 'market_id' },
+      { name: 'runner', label: 'Runner (selection id)', key: 'selection_id', within: 'market' },
     ],
-    { w: 12 },
-  );
-  ps.table(
-    'Latest runner updates',
-    [
-      {
-        query: `SELECT "market_id", "selection_id", "back_1_price", "back_1_qty", "lay_1_price", "lay_1_qty", "ltp", "tv", "seq" FROM ${src} WHERE ${w} ORDER BY time DESC LIMIT 50`,
-      },
+    seriesBy: ['market_id', 'selection_id'],
+    seriesAlias: '$tag_selection_id $col',
+    rows: [
+      row(
+        'Now',
+        stat('Last traded price', `last("ltp") AS "ltp"`, bySelection),
+        rateStat('Rate, last minute (runner updates/s)', 'seq', 1, byMarket),
+        lastUpdateStat('Last update', byMarket),
+        stat('Traded volume', `last("tv") AS "tv"`, bySelection),
+      ),
+      row(
+        'Prices',
+        series('Best back / lay', `last("back_1_price") AS "back", last("lay_1_price") AS "lay"`, { w: 24, h: 10, step: true }),
+        series('Last traded price', `last("ltp") AS "ltp"`, { step: true }),
+        series('Implied probability (best back)', `100 / last("back_1_price") AS "implied_pct"`, { step: true, unit: 'percent' }),
+        series('Available at best price', `last("back_1_qty") AS "back_qty", last("lay_1_qty") AS "lay_qty"`, { step: true }),
+        series('Matched volume per interval', `non_negative_difference(last("tv")) AS "matched"`, { draw: 'bars' }),
+      ),
+      ...marketRow,
+      row(
+        'Latest records',
+        table(
+          'Runners (latest in range)',
+          `last("back_1_price") AS "back", last("lay_1_price") AS "lay", last("ltp") AS "ltp", last("tv") AS "tv"`,
+          { by: ['market_id', 'selection_id'], w: 12 },
+        ),
+        latestTable(
+          'Latest runner updates',
+          ['market_id', 'selection_id', 'back_1_price', 'back_1_qty', 'lay_1_price', 'lay_1_qty', 'ltp', 'tv', 'seq'],
+          { w: 12 },
+        ),
+      ),
     ],
-    { w: 12 },
-  );
-
-  const variables = [
-    tagVariable(ctx.ds, 'market', 'Market', `SHOW TAG VALUES FROM ${src} WITH KEY = "market_id"`),
-    tagVariable(
-      ctx.ds,
-      'runner',
-      'Runner (selection id)',
-      `SHOW TAG VALUES FROM ${src} WITH KEY = "selection_id" WHERE ${tagFilter('market_id', 'market')}`,
-    ),
-  ];
-  const ms = marketM ? [runnerM, marketM] : [runnerM];
-  return shell(ctx, feedDashboardUid(p.name), feedDashboardUid(p.name), describe(p, rp, ms), [p.venue, 'betting'], variables, ps);
+  };
 }
+
+/** The feed kinds, first match wins: Betfair, Kraken book, Kraken trade, then quotes. */
+const FEEDS: readonly FeedKind[] = [
+  { tag: 'betting', matches: (p) => p.venue === 'betfair', measurements: (ms) => [ms.runner, ms.market], body: betfairBody },
+  { tag: 'depth', matches: (p) => p.venue === 'kraken' && p.feed === 'book', measurements: (ms) => [ms.depth], body: depthBody },
+  { tag: 'trades', matches: (p) => p.venue === 'kraken' && p.feed === 'trade', measurements: (ms) => [ms.trade], body: tradesBody },
+  { tag: 'tick', matches: () => true, measurements: (ms) => [ms.tick], body: tickBody },
+];
 
 function describe(p: PublisherConfig, rp: string, ms: string[]): string {
   const what = p.venue === 'betfair' ? `markets ${p.markets.join(', ') || '(by filter)'}` : `instruments ${p.instruments.join(', ')}`;
   return `${p.venue} ${p.feed} feed of publisher ${p.name} (${what}); topic ${p.topic}; InfluxDB ${ms.map((m) => `"${rp}"."${m}"`).join(', ')}. Generated by nbpy grafana; edit the builders in src/grafana, not this JSON.`;
 }
 
+/** The dashboard of one publisher feed, or none when its subscriber stores no measurement it reads. */
+function feedSpec(config: Config, p: PublisherConfig, sub: SubscriberConfig): DashboardSpec | undefined {
+  const kind = FEEDS.find((k) => k.matches(p))!;
+  const [main, ...rest] = kind.measurements(sub.measurements);
+  if (!main) return undefined;
+  const ms = [main, ...rest.filter((m): m is string => !!m)];
+  const rp = sub.retentionPolicy;
+  const uid = feedDashboardUid(p.name);
+  const body = kind.body({ from: ms.map((m) => source(rp, m)), fields: fieldSet(config.influxdb.measurements[main]) });
+  return { uid, title: uid, description: describe(p, rp, ms), tags: [p.venue, kind.tag], ...body };
+}
+
 // ---------------------------------------------------------------- pipeline health
 
-function pipelineDashboard(ctx: Ctx): GeneratedDashboard {
-  const { healthMeasurement, eventsMeasurement } = ctx.config.influxdb;
+/** Stat thresholds: green below the first step, then each `[from, color]`. */
+const greenThen = (...steps: [number, string][]) => [{ value: null, color: 'green' }, ...steps.map(([value, color]) => ({ value, color }))];
+
+function pipelineSpec(config: Config): DashboardSpec {
+  const { healthMeasurement, eventsMeasurement } = config.influxdb;
   // Health points and gap/status events are written by the subscribers into their retention policies.
-  const rps = ctx.config.subscribers.map((s) => s.retentionPolicy);
+  const rps = config.subscribers.map((s) => s.retentionPolicy);
   if (rps.length === 0) rps.push('high_frequency'); // the subscriber default
-  const H = sources(rps, healthMeasurement);
-  const E = sources(rps, eventsMeasurement);
-  const hw = whereClause([tagFilter('service', 'service'), tagFilter('topic', 'topic')]);
-  const ew = whereClause([tagFilter('publisher', 'publisher')]);
-  const ps = new PanelSet(ctx.ds);
-  const byTopic = `GROUP BY time($__interval), "topic" fill(null)`;
-  const byService = `GROUP BY time($__interval), "service" fill(null)`;
-
-  ps.row('Now');
-  ps.stat(
-    'Records/s per topic',
-    [{ query: `SELECT last("records_per_s") AS "records_per_s" FROM ${H} WHERE ${hw} GROUP BY "topic"`, alias: '$tag_topic' }],
-    { decimals: 1 },
-  );
-  ps.stat('Lag per topic', [{ query: `SELECT last("lag_ms") AS "lag_ms" FROM ${H} WHERE ${hw} GROUP BY "topic"`, alias: '$tag_topic' }], {
-    unit: 'ms',
-    thresholds: [
-      { value: null, color: 'green' },
-      { value: 1000, color: 'orange' },
-      { value: 5000, color: 'red' },
-    ],
-  });
-  ps.stat('Gap events in range', [{ query: `SELECT count("seq") AS "gaps" FROM ${E} WHERE "kind" = 'gap' AND ${ew}` }], {
-    noValue: '0',
-    thresholds: [
-      { value: null, color: 'green' },
-      { value: 1, color: 'red' },
-    ],
-  });
-  ps.stat(
-    'Spool size',
-    [{ query: `SELECT last("spool_bytes") AS "spool_bytes" FROM ${H} WHERE ${hw} GROUP BY "service"`, alias: '$tag_service' }],
-    {
-      unit: 'bytes',
-      thresholds: [
-        { value: null, color: 'green' },
-        { value: 1, color: 'orange' },
-      ],
+  const events = { source: 'events' };
+  const gaps = `"kind" = 'gap'`;
+  const byTopic = { by: ['topic'] };
+  const byService = { by: ['service'] };
+  return {
+    uid: PIPELINE_UID,
+    title: PIPELINE_UID,
+    description: `Pipeline health from "${healthMeasurement}" (written by the subscribers) and "${eventsMeasurement}" (gap and status records), retention policy ${[...new Set(rps)].join(', ')}. Generated by nbpy grafana.`,
+    tags: ['pipeline', 'health'],
+    sources: {
+      main: { from: sources(rps, healthMeasurement), filters: ['service', 'topic'] },
+      events: { from: sources(rps, eventsMeasurement), filters: ['publisher'] },
     },
-  );
-
-  ps.row('Throughput and lag');
-  ps.timeseries(
-    'Records/s per topic',
-    [{ query: `SELECT mean("records_per_s") AS "records_per_s" FROM ${H} WHERE ${hw} ${byTopic}`, alias: '$tag_topic' }],
-    { unit: 'reqps' },
-  );
-  ps.timeseries(
-    'Lag (exchange time to stored), per topic',
-    [{ query: `SELECT max("lag_ms") AS "max", mean("lag_ms") AS "mean" FROM ${H} WHERE ${hw} ${byTopic}`, alias: '$tag_topic $col' }],
-    { unit: 'ms' },
-  );
-  ps.timeseries('Queue depth per service', [
-    { query: `SELECT max("queue_depth") AS "queue_depth" FROM ${H} WHERE ${hw} ${byService}`, alias: '$tag_service' },
-  ]);
-  ps.timeseries(
-    'Spool size per service',
-    [{ query: `SELECT max("spool_bytes") AS "spool_bytes" FROM ${H} WHERE ${hw} ${byService}`, alias: '$tag_service' }],
-    { unit: 'bytes' },
-  );
-
-  ps.row('Faults');
-  ps.timeseries(
-    'Gap events by reason',
-    [
-      {
-        query: `SELECT count("seq") AS "gaps" FROM ${E} WHERE "kind" = 'gap' AND ${ew} GROUP BY time($__interval), "reason" fill(0)`,
-        alias: '$tag_reason',
-      },
+    variables: [
+      { name: 'service', label: 'Service', key: 'service' },
+      { name: 'topic', label: 'Topic', key: 'topic', within: 'service' },
+      { name: 'publisher', label: 'Publisher', key: 'publisher', source: 'events' },
     ],
-    {
-      draw: 'bars',
-      stack: true,
-      description:
-        'Gap records (nbpy_events, kind=gap) stored per interval, by reason: reconnect, checksum, stale, publisher_restart, sequence...',
-    },
-  );
-  ps.timeseries(
-    'Sequence gaps per topic (total since service start)',
-    [{ query: `SELECT max("gaps") AS "gaps" FROM ${H} WHERE ${hw} ${byTopic}`, alias: '$tag_topic' }],
-    {
-      description: 'nbpy_health.gaps: a counter per subscriber process (resets when it restarts).',
-    },
-  );
-  ps.timeseries(
-    'Dropped points per service (total since start)',
-    [{ query: `SELECT max("drops") AS "drops" FROM ${H} WHERE ${hw} ${byService}`, alias: '$tag_service' }],
-    {
-      description: 'nbpy_health.drops; the split by reason is on each subscriber /metrics (nbpy_points_dropped_total{reason}).',
-    },
-  );
-  ps.timeseries('Restarts per service (total since start)', [
-    { query: `SELECT max("restarts") AS "restarts" FROM ${H} WHERE ${hw} ${byService}`, alias: '$tag_service' },
-  ]);
-  ps.timeseries(
-    'Publisher restarts (gap events)',
-    [
-      {
-        query: `SELECT count("seq") AS "restarts" FROM ${E} WHERE "kind" = 'gap' AND "reason" = 'publisher_restart' AND ${ew} GROUP BY time($__interval), "publisher" fill(0)`,
-        alias: '$tag_publisher',
-      },
+    fill: 'null',
+    rows: [
+      row(
+        'Now',
+        stat('Records/s per topic', `last("records_per_s") AS "records_per_s"`, { ...byTopic, decimals: 1 }),
+        stat('Lag per topic', `last("lag_ms") AS "lag_ms"`, {
+          ...byTopic,
+          unit: 'ms',
+          thresholds: greenThen([1000, 'orange'], [5000, 'red']),
+        }),
+        stat('Gap events in range', `count("seq") AS "gaps"`, {
+          ...events,
+          conditions: [gaps],
+          noValue: '0',
+          thresholds: greenThen([1, 'red']),
+        }),
+        stat('Spool size', `last("spool_bytes") AS "spool_bytes"`, {
+          ...byService,
+          unit: 'bytes',
+          thresholds: greenThen([1, 'orange']),
+        }),
+      ),
+      row(
+        'Throughput and lag',
+        series('Records/s per topic', `mean("records_per_s") AS "records_per_s"`, { ...byTopic, unit: 'reqps' }),
+        series('Lag (exchange time to stored), per topic', `max("lag_ms") AS "max", mean("lag_ms") AS "mean"`, {
+          ...byTopic,
+          alias: '$tag_topic $col',
+          unit: 'ms',
+        }),
+        series('Queue depth per service', `max("queue_depth") AS "queue_depth"`, byService),
+        series('Spool size per service', `max("spool_bytes") AS "spool_bytes"`, { ...byService, unit: 'bytes' }),
+      ),
+      row(
+        'Faults',
+        series('Gap events by reason', `count("seq") AS "gaps"`, {
+          ...events,
+          conditions: [gaps],
+          by: ['reason'],
+          fill: '0',
+          draw: 'bars',
+          stack: true,
+          description:
+            'Gap records (nbpy_events, kind=gap) stored per interval, by reason: reconnect, checksum, stale, publisher_restart, sequence...',
+        }),
+        series('Sequence gaps per topic (total since service start)', `max("gaps") AS "gaps"`, {
+          ...byTopic,
+          description: 'nbpy_health.gaps: a counter per subscriber process (resets when it restarts).',
+        }),
+        series('Dropped points per service (total since start)', `max("drops") AS "drops"`, {
+          ...byService,
+          description: 'nbpy_health.drops; the split by reason is on each subscriber /metrics (nbpy_points_dropped_total{reason}).',
+        }),
+        series('Restarts per service (total since start)', `max("restarts") AS "restarts"`, byService),
+        series('Publisher restarts (gap events)', `count("seq") AS "restarts"`, {
+          ...events,
+          conditions: [gaps, `"reason" = 'publisher_restart'`],
+          by: ['publisher'],
+          fill: '0',
+          draw: 'bars',
+        }),
+        series('Status events', `count("seq") AS "events"`, { ...events, by: ['publisher', 'kind'], fill: '0', draw: 'bars', stack: true }),
+      ),
+      row(
+        'Latest events',
+        latestTable(
+          'Latest gap and status events',
+          ['publisher', 'kind', 'reason', 'instrument', 'status', 'detail', 'first_missing_seq', 'last_missing_seq'],
+          { ...events, limit: 100 },
+        ),
+      ),
     ],
-    { draw: 'bars' },
-  );
-  ps.timeseries(
-    'Status events',
-    [
-      {
-        query: `SELECT count("seq") AS "events" FROM ${E} WHERE ${ew} GROUP BY time($__interval), "publisher", "kind" fill(0)`,
-        alias: '$tag_publisher $tag_kind',
-      },
-    ],
-    { draw: 'bars', stack: true },
-  );
-
-  ps.row('Latest events');
-  ps.table('Latest gap and status events', [
-    {
-      query: `SELECT "publisher", "kind", "reason", "instrument", "status", "detail", "first_missing_seq", "last_missing_seq" FROM ${E} WHERE ${ew} ORDER BY time DESC LIMIT 100`,
-    },
-  ]);
-
-  const variables = [
-    tagVariable(ctx.ds, 'service', 'Service', `SHOW TAG VALUES FROM ${H} WITH KEY = "service"`),
-    tagVariable(ctx.ds, 'topic', 'Topic', `SHOW TAG VALUES FROM ${H} WITH KEY = "topic" WHERE ${tagFilter('service', 'service')}`),
-    tagVariable(ctx.ds, 'publisher', 'Publisher', `SHOW TAG VALUES FROM ${E} WITH KEY = "publisher"`),
-  ];
-  const description = `Pipeline health from "${healthMeasurement}" (written by the subscribers) and "${eventsMeasurement}" (gap and status records), retention policy ${[...new Set(rps)].join(', ')}. Generated by nbpy grafana.`;
-  return shell(ctx, PIPELINE_UID, PIPELINE_UID, description, ['pipeline', 'health'], variables, ps);
+  };
 }
 
 // ---------------------------------------------------------------- all of them
 
 /** One dashboard per publisher whose topic a subscriber stores, then the pipeline dashboard. */
 export function buildDashboards(config: Config): GeneratedDashboard[] {
-  const ctx: Ctx = { config, ds: datasourceRef(config) };
-  const out: GeneratedDashboard[] = [];
+  const ctx = { ds: datasourceRef(config), refresh: config.grafana.refresh };
+  const specs: DashboardSpec[] = [];
   for (const p of config.publishers) {
     const sub = subscriberFor(config, p);
-    if (!sub) continue;
-    const ms = sub.measurements;
-    if (p.venue === 'betfair') {
-      if (ms.runner) out.push(betfairDashboard(ctx, p, sub, ms.runner, ms.market));
-    } else if (p.venue === 'kraken' && p.feed === 'book') {
-      if (ms.depth) out.push(depthDashboard(ctx, p, sub, ms.depth));
-    } else if (p.venue === 'kraken' && p.feed === 'trade') {
-      if (ms.trade) out.push(tradesDashboard(ctx, p, sub, ms.trade));
-    } else if (ms.tick) {
-      out.push(tickDashboard(ctx, p, sub, ms.tick));
-    }
+    const spec = sub && feedSpec(config, p, sub);
+    if (spec) specs.push(spec);
   }
-  out.push(pipelineDashboard(ctx));
-  return out;
+  specs.push(pipelineSpec(config));
+  return specs.map((s) => renderDashboard(ctx, s));
 }

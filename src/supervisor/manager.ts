@@ -434,6 +434,15 @@ export interface StopReport {
  * supervisor is gone, services are stopped directly from their PID files (SIGTERM, then SIGKILL after each
  * service's recorded `stop_timeout_ms`). Throws NbpyError E_STOP_INCOMPLETE if a process survives even SIGKILL.
  */
+const STOP_RANK: Record<ServiceKind, number> = { publisher: 0, console: 1, health: 1, other: 1, subscriber: 2, backing: 3 };
+
+/** Services grouped in stop order by kind: publishers, readers, subscribers, backing services. */
+export function stopGroups<T extends { kind: ServiceKind }>(services: readonly T[]): T[][] {
+  const groups: T[][] = [[], [], [], []];
+  for (const s of services) groups[STOP_RANK[s.kind] ?? 1]!.push(s);
+  return groups.filter((g) => g.length > 0);
+}
+
 export async function stopFromOtherShell(runDir: string, options: StopFromOtherShellOptions = {}): Promise<StopReport> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const pollMs = options.pollMs ?? 50;
@@ -443,7 +452,7 @@ export async function stopFromOtherShell(runDir: string, options: StopFromOtherS
     rd
       .listServices()
       .filter((s) => s.pid !== null && isProcessAlive(s.pid, s.pid_start))
-      .map((s) => ({ name: s.name, pid: s.pid as number, pidStart: s.pid_start, stopTimeoutMs: s.stop_timeout_ms }));
+      .map((s) => ({ name: s.name, kind: s.kind, pid: s.pid as number, pidStart: s.pid_start, stopTimeoutMs: s.stop_timeout_ms }));
   const gone = (s: { pid: number; pidStart: string | null }) => !isProcessAlive(s.pid, s.pidStart) && !isGroupAlive(s.pid);
   const waitUntil = async (cond: () => boolean, ms: number) => {
     const deadline = Date.now() + ms;
@@ -467,19 +476,23 @@ export async function stopFromOtherShell(runDir: string, options: StopFromOtherS
     }
     await waitUntil(() => !isProcessAlive(sup.pid, sup.pid_start), 5_000);
   }
-  // Supervisor gone (or killed): stop what is left directly.
+  // Supervisor gone (or killed): stop what is left directly, in the order the supervisor would:
+  // publishers first (nothing new is published), then readers, then subscribers (they flush what
+  // they hold), backing services last; each group gone before the next is signalled.
   const left = liveServices();
-  for (const s of left) {
-    report.signalled.push({ name: s.name, pid: s.pid });
-    signalGroup(s.pid, 'SIGTERM');
+  for (const group of stopGroups(left)) {
+    for (const s of group) {
+      report.signalled.push({ name: s.name, pid: s.pid });
+      signalGroup(s.pid, 'SIGTERM');
+    }
+    await Promise.all(
+      group.map(async (s) => {
+        if (await waitUntil(() => gone(s), s.stopTimeoutMs)) return;
+        signalGroup(s.pid, 'SIGKILL');
+        report.killed.push(s.pid);
+      }),
+    );
   }
-  await Promise.all(
-    left.map(async (s) => {
-      if (await waitUntil(() => gone(s), s.stopTimeoutMs)) return;
-      signalGroup(s.pid, 'SIGKILL');
-      report.killed.push(s.pid);
-    }),
-  );
   const survivors = [...initial, ...left].filter((s) => !gone(s));
   if (survivors.length) await waitUntil(() => survivors.every(gone), 5_000);
   const still = survivors.filter((s) => !gone(s));

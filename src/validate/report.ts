@@ -4,7 +4,7 @@
  * verdict over topics, storage and the end-to-end probe. No I/O; times are passed in.
  */
 import type { BusRecord } from '../core/records.js';
-import { SequenceTracker } from '../bus/sequence.js';
+import { SequenceTracker } from '../core/sequence.js';
 import { marketState } from '../health/checks.js';
 
 export interface TopicTally {

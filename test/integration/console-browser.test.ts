@@ -10,6 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { startConsole, type ConsoleHandle } from '../../src/console/server.js';
+import { openConsoleBus } from '../../src/cli/console.js';
 import { launchBrowser, type TestBrowser } from '../support/browser.js';
 import { collect, repoRoot, spawnNbpy, stretch } from '../support/cli.js';
 import { testConfig } from '../support/config.js';
@@ -56,7 +57,7 @@ test('console in Chromium: live charts from simulated publishers, a stopped publ
     children.push(child);
     procs.set(name, child);
   }
-  con = await startConsole({ config: tc.config, port: 0 });
+  con = await startConsole({ config: tc.config, port: 0, bus: openConsoleBus(tc.config) });
   const topics = tc.config.publishers.map((p) => p.topic);
   const missing = () => {
     const st = con!.state();

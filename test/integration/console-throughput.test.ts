@@ -11,6 +11,7 @@ import { tcpEndpoint } from '../../src/bus/subscriber.js';
 import { configSchema } from '../../src/config/schema.js';
 import type { Draft, TickRecord } from '../../src/core/records.js';
 import { startConsole, type ConsoleStateBody } from '../../src/console/server.js';
+import { openConsoleBus } from '../../src/cli/console.js';
 import { freePorts } from '../support/ports.js';
 import { stretch } from '../support/cli.js';
 
@@ -81,7 +82,7 @@ test('20,000 records/s: every record counted, the SSE stream stays sampled and b
     venue: 'kraken',
     topic: 'kraken.tick',
   });
-  const con = await startConsole({ config, port: 0, sampleIntervalMs: 250, healthIntervalMs: 1000 });
+  const con = await startConsole({ config, port: 0, sampleIntervalMs: 250, healthIntervalMs: 1000, bus: openConsoleBus(config) });
   const client = await sse(`${con.url}events`);
   try {
     // ZeroMQ's slow joiner: heartbeat until the console's SUB socket demonstrably receives.

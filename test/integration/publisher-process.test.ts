@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { BusSubscriber, tcpEndpoint } from '../../src/bus/subscriber.js';
-import { SequenceTracker } from '../../src/bus/sequence.js';
+import { SequenceTracker } from '../../src/core/sequence.js';
 import type { BusRecord } from '../../src/core/records.js';
 import { collect, spawnNbpy } from '../support/cli.js';
 import { testConfig } from '../support/config.js';

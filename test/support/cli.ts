@@ -27,12 +27,35 @@ export interface RunResult {
   stderr: string;
 }
 
-export function spawnNbpy(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ChildProcess {
-  return spawn(process.execPath, [...nodeArgs, nbpyEntry, ...args], {
-    cwd: opts.cwd ?? repoRoot,
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/**
+ * Children of this test process still running. A test file the runner gives up on (its timeout) is
+ * killed with SIGTERM: its children would live on and load the machine for every later test, so they
+ * are SIGKILLed when this process exits or is told to stop.
+ */
+const children = new Set<ChildProcess>();
+export function reapOnExit(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+const killChildren = () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+};
+process.once('exit', killChildren);
+for (const sig of ['SIGTERM', 'SIGINT'] as const)
+  process.once(sig, () => {
+    killChildren();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
   });
+
+export function spawnNbpy(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ChildProcess {
+  return reapOnExit(
+    spawn(process.execPath, [...nodeArgs, nbpyEntry, ...args], {
+      cwd: opts.cwd ?? repoRoot,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
 }
 
 /** Collect a child's output until it exits (or the deadline passes: then it is killed and the test fails). */

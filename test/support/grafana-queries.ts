@@ -11,7 +11,7 @@ import type { BusRecord, Level } from '../../src/core/records.js';
 import { WIRE_FORMAT_VERSION } from '../../src/core/records.js';
 import { InfluxClient } from '../../src/storage/influx/client.js';
 import { InfluxSink } from '../../src/storage/influx/writer.js';
-import { HealthWriter } from '../../src/health/health-writer.js';
+import { HealthWriter } from '../../src/cli/health-writer.js';
 import type { GeneratedDashboard } from '../../src/grafana/dashboards.js';
 import { renderQuery, type MacroValues } from '../../src/grafana/influxql.js';
 

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderInfluxdConfig } from '../../src/storage/influx/influxd-config.js';
+import { reapOnExit } from './cli.js';
 
 export const INFLUXD_BINARY = process.env.NBPY_TEST_INFLUXD ?? '/usr/bin/influxd';
 
@@ -70,7 +71,7 @@ export async function startInfluxd(
   let stderrTail = '';
 
   const launch = async () => {
-    const c = spawn(INFLUXD_BINARY, ['run', '-config', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const c = reapOnExit(spawn(INFLUXD_BINARY, ['run', '-config', cfgPath], { stdio: ['ignore', 'ignore', 'pipe'] }));
     child = c;
     c.stderr!.on('data', (b: Buffer) => (stderrTail = (stderrTail + b.toString()).slice(-4000)));
     exitP = new Promise((resolve) => c.once('exit', () => resolve()));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SequenceTracker } from './sequence.js';
-import type { BusRecord } from '../core/records.js';
+import type { BusRecord } from './records.js';
 
 const rec = (session: string, seq: number, kind: 'tick' | 'heartbeat' = 'tick', data_topic = 't'): BusRecord =>
   ({

@@ -3,7 +3,7 @@
  * A hole between two seqs of one session is loss on the bus (PUB dropped at its high-water mark,
  * or the subscriber was not connected); a new session id is a publisher restart.
  */
-import type { BusRecord } from '../core/records.js';
+import type { BusRecord } from './records.js';
 
 export interface SeqEvent {
   type: 'gap' | 'new_session';
