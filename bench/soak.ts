@@ -318,8 +318,11 @@ try {
     await waitFor(
       `${sc.name} drained`,
       async () => {
+        // Up (a subscriber killed just before the stop may still be restarting), written out, and
+        // nothing held behind a hole (a hole the stopped publishers can no longer fill becomes a gap
+        // record after recovery.holdTimeoutMs).
         const h = await getJson(sc.port, '/health');
-        return h.store_up && h.queue_depth === 0 && h.spool_bytes === 0;
+        return h.ready && h.store_up && h.queue_depth === 0 && h.spool_bytes === 0 && (h.held_records ?? 0) === 0;
       },
       180_000,
     );
@@ -348,8 +351,11 @@ try {
   let reported = 0;
   for (const [session, s] of sessions) {
     published += s.max;
-    stored += Math.min(s.max, counts.stored.get(session) ?? 0);
-    reported += counts.reported.get(session) ?? 0;
+    const got = Math.min(s.max, counts.stored.get(session) ?? 0);
+    stored += got;
+    const rep = counts.reported.get(session) ?? 0;
+    reported += rep;
+    if (got < s.max) log(`session ${session} of ${s.publisher}: published ${s.max}, stored ${got}, reported missing ${rep}`);
   }
   const lost = published - stored;
 

@@ -72,6 +72,20 @@ describe('BusTally and topic reports', () => {
   });
 });
 
+describe('Betfair market statuses', () => {
+  it('a silent Betfair topic passes when every market is suspended or closed, fails when one is open', () => {
+    const t = new BusTally();
+    const bf = [{ topic: 'betfair.market', venue: 'betfair' }];
+    const quiet = topicReports(t, bf, 10_000, WEDNESDAY, { 'betfair.market': ['SUSPENDED', 'CLOSED'] });
+    assert.match(quiet[0]!.note, /^expected: Betfair market\(s\) SUSPENDED\/CLOSED/);
+    assert.deepEqual(failuresOf({ topics: quiet, storage: [], probe: null }), []);
+    const open = topicReports(t, bf, 10_000, WEDNESDAY, { 'betfair.market': ['SUSPENDED', 'OPEN'] });
+    assert.deepEqual(failuresOf({ topics: open, storage: [], probe: null }), ['topic betfair.market: no records in 10s']);
+    const unknown = topicReports(t, bf, 10_000, WEDNESDAY);
+    assert.equal(failuresOf({ topics: unknown, storage: [], probe: null }).length, 1);
+  });
+});
+
 describe('storage reports', () => {
   it('fresh, stale, unreadable, and a closed market', () => {
     const now = WEDNESDAY;

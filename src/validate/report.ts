@@ -101,6 +101,8 @@ export function topicReports(
   configured: readonly { topic: string; venue: string }[],
   windowMs: number,
   nowMs: number,
+  /** Betfair market statuses per topic (from the publishers' /health): all suspended = silence expected. */
+  betfairStatuses: Readonly<Record<string, readonly string[]>> = {},
 ): TopicReport[] {
   const out: TopicReport[] = [];
   const seen = new Set<string>();
@@ -108,7 +110,7 @@ export function topicReports(
     seen.add(c.topic);
     const t = tally.topics.get(c.topic);
     const records = t?.records ?? 0;
-    const market = marketState(c.venue, nowMs);
+    const market = marketState(c.venue, nowMs, betfairStatuses[c.topic] ?? []);
     const flowing = records > 0;
     out.push({
       topic: c.topic,

@@ -166,6 +166,28 @@ async function endToEndProbe(config: Config, tally: BusTally, timeoutMs: number,
   };
 }
 
+/**
+ * Market statuses each Betfair publisher reports on its /health (`market_statuses`), per topic: a
+ * topic whose markets are all suspended or closed is silent by design. A publisher that does not
+ * answer contributes nothing (its topic is then judged as open).
+ */
+async function betfairStatuses(
+  publishers: readonly { venue: string; topic: string; statusPort: number }[],
+  env: NodeJS.ProcessEnv,
+): Promise<Record<string, string[]>> {
+  const headers: Record<string, string> = env.NBPY_STATUS_TOKEN ? { authorization: `Bearer ${env.NBPY_STATUS_TOKEN}` } : {};
+  const out: Record<string, string[]> = {};
+  await Promise.all(
+    publishers
+      .filter((p) => p.venue === 'betfair')
+      .map(async (p) => {
+        const ms = (await httpGet(`http://127.0.0.1:${p.statusPort}/health`, 2_000, headers)).body?.market_statuses;
+        if (Array.isArray(ms)) out[p.topic] = ms.filter((x): x is string => typeof x === 'string');
+      }),
+  );
+  return out;
+}
+
 /** Run a validation. */
 export async function validate(config: Config, opts: ValidateOptions): Promise<ValidateReport> {
   const env = opts.env ?? process.env;
@@ -183,6 +205,7 @@ export async function validate(config: Config, opts: ValidateOptions): Promise<V
         publishers.map((p) => ({ topic: p.topic, venue: p.venue })),
         opts.windowMs,
         nowMs,
+        await betfairStatuses(publishers, env),
       )
     : [];
 
