@@ -168,10 +168,10 @@ test('(a) subscriber paused 5 s at 20,000 records/s: the journal covers it, ever
   });
   try {
     const { last, stored, health, lostLog } = await pauseRun(stack, 20_000, 5000, true);
-    const min = minOf(stored.seqs);
+    // From seq 1: the head of the session, published before the subscriber connected, is recovered too.
     assert.deepEqual(stored.gaps, [], `no sequence gap stored (the subscriber said: ${lostLog})`);
-    assert.deepEqual(holes(stored.seqs, min, last).slice(0, 5), [], 'no seq missing in the store');
-    assert.equal(stored.seqs.size, last - min + 1, `count stored == last seq ${last} - first seq ${min} + 1`);
+    assert.deepEqual(holes(stored.seqs, 1, last).slice(0, 5), [], 'no seq missing in the store');
+    assert.equal(stored.seqs.size, last, `count stored == last seq ${last} (first stored ${minOf(stored.seqs)})`);
     assert.ok(health.recovered_records > 0, 'records were recovered by retransmission');
     assert.equal(health.unrecovered_gaps, 0);
     assert.equal(health.unrecovered_records, 0);
@@ -186,8 +186,9 @@ test('(b) pause longer than the journal: the gap is stored and counted with its 
   });
   try {
     const { last, stored, health } = await pauseRun(stack, 5_000, 5000, false);
-    const min = minOf(stored.seqs);
-    const missing = holes(stored.seqs, min, last);
+    // From seq 1: on a slow machine the head of the session (published before the subscriber
+    // connected) may be older than this small journal too, and is then stored as a gap like the pause.
+    const missing = holes(stored.seqs, 1, last);
     assert.ok(stored.gaps.length >= 1, 'a sequence gap is stored');
     assert.deepEqual(stored.gaps, missing, 'the stored gap ranges are exactly the seqs missing from the store');
     const lost = missing.reduce((n, [a, b]) => n + b - a + 1, 0);
