@@ -327,6 +327,11 @@ try {
       180_000,
     );
   await sleep(1500);
+  // Stop the subscribers (SIGTERM: each writes everything it holds, then exits) before counting, so
+  // what is still in a batch is not mistaken for loss; influxd (a backing service) keeps running.
+  const subNames = raw.subscribers.map((sc: { name: string }) => sc.name);
+  const ss = nbpy(['services', 'stop', ...subNames, '--config', configPath]);
+  if (ss.code !== 0) log(`services stop (subscribers): ${ss.out.trim()}`);
   let counts = store === 'influx' ? await countInflux() : undefined;
   const stop = nbpy(['stop', '--config', configPath]);
   stopping = true;
