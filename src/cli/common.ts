@@ -57,3 +57,15 @@ export function intOption(name: string, min = 1) {
     return n;
   };
 }
+
+/**
+ * Wait for one step of a shutdown, at most `ms`: a step that hangs is named in the log and the
+ * shutdown goes on (a process that never exits is worse than one step left undone).
+ */
+export async function boundedStep(what: string, work: Promise<unknown>, ms: number, warn: (msg: string) => void): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
+  const res = await Promise.race([work.then(() => 'done' as const), late]);
+  clearTimeout(timer);
+  if (res === 'late') warn(`stopping: ${what} did not finish within ${ms} ms; going on without it`);
+}

@@ -23,7 +23,7 @@ import { createRegistry, mirrorCounter, mirrorGauge, startStatusServer } from '.
 import { createLogger } from '../logging/logger.js';
 import { scrubSecrets } from '../logging/redact.js';
 import { signalReady } from '../supervisor/child.js';
-import { loadFromCommand } from './common.js';
+import { boundedStep, loadFromCommand } from './common.js';
 import { openReplaySession, openVenueSource } from './venue-source.js';
 
 export function findPublisher(cfg: Config, name: string): PublisherConfig {
@@ -33,6 +33,8 @@ export function findPublisher(cfg: Config, name: string): PublisherConfig {
 }
 
 const STARTUP_GRACE_MS = 400;
+/** Most a single step of the shutdown may take before it is named in the log and skipped. */
+const STOP_STEP_MS = 8_000;
 
 interface SessionFile {
   session: string;
@@ -300,14 +302,15 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
       });
     }
   } finally {
-    await pub.drain();
+    const warn = (msg: string) => log.warn({}, msg);
+    await boundedStep('handing queued records to the bus', pub.drain(), STOP_STEP_MS, warn);
     pub.heartbeat({ connected: false, lastVenueMsgAgeMs: ageMs() });
     writeState(true);
-    await pub.close();
-    await retransmit?.close();
-    await recorder?.close();
-    await closeSource();
-    await status.close();
+    await boundedStep('closing the bus socket', pub.close(), STOP_STEP_MS, warn);
+    await boundedStep('closing the retransmission socket', retransmit?.close() ?? Promise.resolve(), STOP_STEP_MS, warn);
+    await boundedStep('closing the frame recording', recorder?.close() ?? Promise.resolve(), STOP_STEP_MS, warn);
+    await boundedStep('closing the venue source', closeSource(), STOP_STEP_MS, warn);
+    await boundedStep('closing the status server', status.close(), STOP_STEP_MS, warn);
     log.info({ session: pub.session, records_out: pub.stats.records_out, last_seq: pub.lastSeq }, 'publisher stopped');
   }
   return 0;

@@ -29,6 +29,7 @@ import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
 import { curveClientKeys } from '../bus/curve.js';
 import { SequenceTracker } from '../core/sequence.js';
 import { GapRecovery, type LostCause } from '../bus/gap-recovery.js';
+import { DurableWatermark } from '../bus/durable-watermark.js';
 import { RetransmitClient } from '../bus/retransmit.js';
 import { createRegistry, mirrorCounter, mirrorGauge, startStatusServer } from '../health/status-server.js';
 import { HEALTH_MEASUREMENT_SCHEMA, HealthWriter, RateMeter } from './health-writer.js';
@@ -233,7 +234,10 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     spoolDir: spoolDirFor(cfg, name),
     spoolMaxBytes: sc.spoolMaxBytes,
     log: sinkLog,
+    onDurable: (records) => durableMark.durable(records),
   });
+  /** What of the recovery-managed sessions is safe in the store: the resume point persisted below. */
+  const durableMark = new DurableWatermark();
 
   // ------------------------------------------------------------------ the bus
   // Everything a publisher sent before this subscriber got its first record counts as missing (and
@@ -284,7 +288,10 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     : undefined;
   const releaseRecovered = () => {
     const out = recovery?.take() ?? [];
-    if (out.length && pipelineOpen) pipeline.push(out);
+    if (out.length && pipelineOpen) {
+      durableMark.released(out);
+      pipeline.push(out);
+    }
   };
   if (recovery) {
     for (const p of pubs) {
@@ -314,9 +321,14 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   const saveRecovery = () => {
     if (!recovery) return;
     try {
+      // Resume from what the store has (or the spool), not from what was merely released: records
+      // still in memory when this process is killed are asked for again after the restart.
       writeRecoveryState(
         recoveryFile,
-        recovery.released().filter((x) => retransmitters.has(x.publisher)),
+        recovery
+          .released()
+          .filter((x) => retransmitters.has(x.publisher))
+          .map((x) => ({ ...x, last: durableMark.bound(x.session, x.last) })),
       );
     } catch (e) {
       log.warn({}, `cannot write ${recoveryFile}: ${(e as Error).message}`);
@@ -557,7 +569,11 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
         if (managed) recovery.accept(r);
         else data.push(r);
       }
-      if (recovery) for (const x of recovery.take()) data.push(x);
+      if (recovery) {
+        const released = recovery.take();
+        durableMark.released(released);
+        for (const x of released) data.push(x);
+      }
       if (data.length) pipeline.push(data);
       // Backpressure: do not read the socket again until the pipeline has room (or the store is down).
       await Promise.race([pipeline.waitForCapacity(), stopped]);
@@ -577,10 +593,9 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   if (recovery) {
     releaseRecovered();
     const held = recovery.snapshot().held;
-    // Held records (behind a hole still open) are not stored now: the saved last-released seq makes the
-    // next run ask the journal for them again.
+    // Held records (behind a hole still open) are not stored now: the saved resume point (below, once
+    // the pipeline is flushed) makes the next run ask the journal for them again.
     if (held) log.warn({ held, open_holes: recovery.openHoles() }, 'stopping with records held behind an open sequence hole');
-    saveRecovery();
   }
   pipelineOpen = false;
   await healthWriter.stop();
@@ -595,6 +610,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       return false;
     },
   );
+  saveRecovery();
   const s = st();
   log.info(
     {

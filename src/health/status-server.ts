@@ -85,7 +85,12 @@ export async function startStatusServer(opts: {
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr ? addr.port : opts.port,
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        // Idle keep-alive connections are closed at once; one still busy gets a second, then it is cut.
+        setTimeout(() => server.closeAllConnections(), 1000).unref();
+      }),
   };
 }
 

@@ -316,3 +316,35 @@ test('memory bound: during an outage the spool path is bounded too (pending appe
   await p.close();
   rmSync(dir, { recursive: true });
 });
+
+test('onDurable: every pushed record reported once, when written or spooled (not when replayed from the spool)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
+  const clock = new FakeClock();
+  const sink = new FakeSink();
+  const durable: number[] = [];
+  const onDurable = (rs: readonly BusRecord[]) => durable.push(...rs.map((r) => r.seq));
+  const { p } = make(sink, dir, clock, { onDurable });
+  const first = seq + 1;
+  await pushPaced(p, 30);
+  await p.flush();
+  assert.equal(durable.length, 30, 'written');
+  assert.deepEqual(new Set(durable), new Set(Array.from({ length: 30 }, (_, i) => first + i)));
+  // Store down: a batch is reported when it reaches the spool; those in memory or retrying are not.
+  sink.up = false;
+  await pushPaced(p, 100);
+  await until(() => p.stats().spool_batches >= 5, clock, 'spill to spool');
+  assert.equal(durable.length - 30, p.stats().spool_batches * 10, 'exactly the spooled batches reported');
+  assert.equal(sink.stored.size, 30);
+  sink.up = true;
+  await until(() => sink.stored.size === 130, clock, 'replay');
+  await p.flush();
+  assert.equal(durable.length, 130, 'all reported, a replayed batch not twice');
+  assert.equal(new Set(durable).size, 130);
+  // A batch the store rejects for good is dropped, counted, and reported (nothing to resume for).
+  sink.fatal = true;
+  p.push(recs(10));
+  await p.flush();
+  assert.equal(durable.length, 140);
+  await p.close();
+  rmSync(dir, { recursive: true });
+});

@@ -73,6 +73,11 @@ export interface PipelineOptions extends BatchSettings {
   maxHeldBytes?: number;
   backoff?: BackoffSettings;
   random?: () => number;
+  /**
+   * Called with each batch once it is safe: written, appended to the spool, or dropped and counted
+   * (never twice for one push; a batch replayed from the spool was reported when it was spooled).
+   */
+  onDurable?: (records: readonly BusRecord[]) => void;
 }
 
 export interface PipelineStats {
@@ -140,6 +145,7 @@ export class StoragePipeline {
   private readonly maxHeldBytes: number;
   private readonly backoff: BackoffSettings;
   private readonly random: () => number;
+  private readonly onDurable: (records: readonly BusRecord[]) => void;
   private readonly batcher: Batcher<BusRecord>;
   private readonly spool: Spool;
   private queue: Batch[] = [];
@@ -190,6 +196,7 @@ export class StoragePipeline {
     this.maxHeldBytes = opts.maxHeldBytes ?? 24 * 1024 * 1024;
     this.backoff = opts.backoff ?? { baseMs: 100, maxMs: 30_000 };
     this.random = opts.random ?? Math.random;
+    this.onDurable = opts.onDurable ?? (() => {});
     this.spool = Spool.open({ dir: opts.spoolDir, maxBytes: opts.spoolMaxBytes, log: this.log });
     if (this.spool.count)
       this.log('info', `spool holds ${this.spool.count} batches (${this.spool.bytes} bytes) from before; replaying them first`, {
@@ -291,6 +298,7 @@ export class StoragePipeline {
       }
       this.spoolAppending--;
       this.spoolingBytes -= bytes;
+      this.onDurable(records);
       if (!ok) {
         this.drop('spool_full', records.length);
         if (!this.spoolFullLogged) {
@@ -362,6 +370,7 @@ export class StoragePipeline {
         for (const r of b.records) if (r.ts_event_us > maxUs) maxUs = r.ts_event_us;
         if (maxUs) this.s.lag_ms = (this.clock.nowUs() - maxUs) / 1000;
         if (b.spoolId !== undefined) await this.spool.ack(b.spoolId);
+        else this.onDurable(b.records);
         this.markUp();
         return;
       } catch (e) {
@@ -371,6 +380,7 @@ export class StoragePipeline {
           this.drop('bad_request', b.records.length);
           this.log('error', `storage: batch of ${b.records.length} records failed and was dropped: ${err.message}`, { code: err.code });
           if (b.spoolId !== undefined) await this.spool.ack(b.spoolId);
+          else this.onDurable(b.records);
           return;
         }
         this.markDown(err);

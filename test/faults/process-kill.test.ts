@@ -5,7 +5,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { startInfluxd, type TestInfluxd } from '../support/influxd.js';
 import {
   Procs,
@@ -149,6 +150,58 @@ test('subscriber SIGKILL under load: loss confined to the kill window, and after
     assert.equal(acc.lost, acc.reported + acc.unreportedCount);
   } finally {
     await witness.close();
+    await procs.killAll();
+    rmSync(stack.dir, { recursive: true, force: true });
+  }
+});
+
+test('subscriber SIGKILL while the store is stalled: what it held only in memory is asked for again after the restart, lost 0', async () => {
+  const stack = await makeFaultStack({
+    influxUrl: influx.url,
+    database: 'f_subkill_stalled',
+    publishers: { [PUB]: { ratePerS: RATE } },
+    subscribers: [SUB],
+    requestTimeoutMs: 5000,
+  });
+  assert.ok(stack.config.publishers[0].retransmitPort !== undefined, 'the demo config journals for retransmission');
+  const procs = new Procs();
+  const subPort = stack.subscriberPort(SUB);
+  const recoveryFile = join(stack.config.runDir, 'recovery', `${SUB}.json`);
+  try {
+    const sub1 = procs.start(['subscriber', 'run', SUB], stack.configPath);
+    await waitReady(sub1, subPort);
+    const pub = procs.start(['publisher', 'run', PUB], stack.configPath);
+    const s = await sessionOf(pub);
+    await waitFor('flowing', async () => (await getJson(subPort, '/health')).points_written > 2000, 60_000, 200);
+    // The store freezes: the subscriber goes on receiving and releasing records it cannot write yet.
+    // Killed after two seconds of that (two saves of its resume point), before any write times out.
+    influx.pause();
+    let saved = 0;
+    try {
+      const at = (await getJson(subPort, '/health')).records_in;
+      await waitFor('records held in memory', async () => (await getJson(subPort, '/health')).records_in > at + 2 * RATE, 60_000, 50);
+      sub1.child.kill('SIGKILL');
+      await sub1.exited;
+      saved = (JSON.parse(readFileSync(recoveryFile, 'utf8')) as { sessions: { session: string; last: number }[] }).sessions.find(
+        (x) => x.session === s,
+      )!.last;
+    } finally {
+      influx.resume();
+    }
+    const sub2 = procs.start(['subscriber', 'run', SUB], stack.configPath);
+    await waitReady(sub2, subPort);
+    await waitFor('restarted subscriber writing', async () => (await getJson(subPort, '/health')).points_written > 2000, 60_000, 200);
+    await stopClean(pub, 'publisher');
+    const file = sessionFile(stack, PUB);
+    assert.equal(file.clean_stop, true);
+    await drained(subPort);
+    await stopClean(sub2, 'subscriber 2');
+
+    const acc = await accountFor(storeView(influx, stack, SUB), s, file.last_seq);
+    console.log(`# subscriber SIGKILL with the store stalled (resume point saved: seq ${saved}): ${describe(acc)}`);
+    assertNoLoss(acc, { firstSession: true });
+  } finally {
+    influx.resume();
     await procs.killAll();
     rmSync(stack.dir, { recursive: true, force: true });
   }

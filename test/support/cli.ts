@@ -67,7 +67,9 @@ export function collect(child: ChildProcess, timeoutMs = 60_000): Promise<RunRes
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`process did not exit within ${stretch(timeoutMs)} ms; stderr: ${stderr.slice(-2000)}`));
+      reject(
+        new Error(`process did not exit within ${stretch(timeoutMs)} ms; stderr: ${stderr.slice(-2000)}; stdout: ${stdout.slice(-2000)}`),
+      );
     }, stretch(timeoutMs));
     child.on('exit', (code) => {
       clearTimeout(timer);
