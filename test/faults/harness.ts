@@ -13,14 +13,46 @@
  * `lost == reported`.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { BusSubscriber, tcpEndpoint } from '../../src/bus/subscriber.js';
-import type { TestInfluxd } from '../support/influxd.js';
+import { startInfluxd, type TestInfluxd } from '../support/influxd.js';
 import { runNbpy } from '../support/cli.js';
 import { getJson, getText, makeStack, startProc, waitFor, type Proc, type Stack } from '../support/stack.js';
 
-export { getJson, getText, startProc, waitFor, type Proc, type Stack };
+export { getJson, getText, startProc, waitFor, type Proc, type Stack, type TestInfluxd };
+
+/**
+ * A private influxd for the whole test file: started before its first case, resumed (a case may have
+ * left it SIGSTOPped) and stopped after its last. Call once at the top level of a test file; the
+ * getter returns the instance inside a case (it exists only once the `before` hook ran).
+ */
+export function useInfluxd(): () => TestInfluxd {
+  let influx: TestInfluxd | undefined;
+  before(async () => {
+    influx = await startInfluxd();
+  });
+  after(async () => {
+    influx?.resume();
+    await influx?.stop();
+  });
+  return () => {
+    if (!influx) throw new Error('influxd is not running: call useInfluxd() at the top level of the test file');
+    return influx;
+  };
+}
+
+/** A process's GET /health (subscriber port or publisher status port). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function health(port: number): Promise<any> {
+  return getJson(port, '/health');
+}
+
+/** A fixed pause: only for a fault that is itself a duration (a store down for 60 s), never to wait for something. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
 
 export interface SimFaults {
   dropEveryMs?: number;
@@ -39,6 +71,22 @@ export interface FaultStackOptions {
   subscriber?: { batchSize?: number; flushIntervalMs?: number; spoolMaxBytes?: number; rcvHwm?: number };
   phaseTimeoutMs?: number;
   requestTimeoutMs?: number;
+}
+
+/** What withFaultStack takes: FaultStackOptions, with `influxUrl` defaulting to the case's influxd. */
+export type FaultCaseOptions = Omit<FaultStackOptions, 'influxUrl'> & { influxUrl?: string };
+
+/** The suite's usual pipeline: the simulated Kraken ticker and its InfluxDB subscriber. */
+export const PUB = 'kraken_tick';
+export const SUB = 'kraken_influxdb_tick';
+
+/** Options for a stack of just PUB at `ratePerS` and SUB, in a database of its own. */
+export function tickerStack(
+  database: string,
+  ratePerS: number,
+  more: Omit<FaultCaseOptions, 'database' | 'publishers' | 'subscribers'> = {},
+): FaultCaseOptions {
+  return { database, publishers: { [PUB]: { ratePerS } }, subscribers: [SUB], ...more };
 }
 
 /** A config derived from config/demo.json (free ports, temp dirs), with faults; database and RPs created. */
@@ -91,6 +139,68 @@ export class Procs {
   }
 }
 
+/** Wait until the subscriber on `port` has written more than `above` points. */
+export function waitWritten(port: number, above: number, what = 'flowing'): Promise<unknown> {
+  return waitFor(what, async () => (await health(port)).points_written > above, 60_000, 200);
+}
+
+/** What a case's body gets from withFaultStack. */
+export interface FaultCase {
+  stack: Stack;
+  /** Start every process through this, so it is killed at the end whatever happened. */
+  procs: Procs;
+  /** The /health port of one of the stack's subscribers. */
+  subscriberPort: (subscriber: string) => number;
+  /** An independent witness on the bus (see Witness), closed at the end before the processes are killed. */
+  witness: (ports: number[], topics: string[]) => Witness;
+  /** Start `subscriber`, wait until it is ready, then start `publisher`: both processes and the publisher's session. */
+  startPair: (subscriber: string, publisher: string) => Promise<{ sub: Proc; pub: Proc; session: string }>;
+  /** accountFor `session` in what `subscriber` stored. */
+  account: (subscriber: string, session: string, published: number) => Promise<Account>;
+}
+
+/**
+ * One fault case: makes the stack (makeFaultStack; `influxUrl` defaults to `influx.url`), runs `body`,
+ * and then, whatever happened, closes the case's witnesses, resumes influxd (the case may have
+ * SIGSTOPped it), kills every process it started, runs `cleanup.afterKill` (e.g. closing a proxy in
+ * front of influxd) and removes the stack's directory, in that order.
+ */
+export async function withFaultStack(
+  influx: TestInfluxd,
+  opts: FaultCaseOptions,
+  body: (c: FaultCase) => Promise<void>,
+  cleanup: { afterKill?: () => Promise<void> } = {},
+): Promise<void> {
+  const stack = await makeFaultStack({ ...opts, influxUrl: opts.influxUrl ?? influx.url });
+  const procs = new Procs();
+  const witnesses: Witness[] = [];
+  try {
+    await body({
+      stack,
+      procs,
+      subscriberPort: (s) => stack.subscriberPort(s),
+      witness: (ports, topics) => {
+        const w = new Witness(ports, topics);
+        witnesses.push(w);
+        return w;
+      },
+      startPair: async (subscriber, publisher) => {
+        const sub = procs.start(['subscriber', 'run', subscriber], stack.configPath);
+        await waitReady(sub, stack.subscriberPort(subscriber));
+        const pub = procs.start(['publisher', 'run', publisher], stack.configPath);
+        return { sub, pub, session: await sessionOf(pub) };
+      },
+      account: (subscriber, session, published) => accountFor(storeView(influx, stack, subscriber), session, published),
+    });
+  } finally {
+    for (const w of witnesses) await w.close();
+    influx.resume();
+    await procs.killAll();
+    await cleanup.afterKill?.();
+    rmSync(stack.dir, { recursive: true, force: true });
+  }
+}
+
 /** Wait until a subscriber answers /health ready; fail at once (with its output) if it exited. */
 export async function waitReady(p: Proc, port: number, what = 'subscriber'): Promise<void> {
   await waitFor(
@@ -98,7 +208,7 @@ export async function waitReady(p: Proc, port: number, what = 'subscriber'): Pro
     async () => {
       if (p.child.exitCode !== null || p.child.signalCode !== null)
         throw new Error(`${what} exited (${p.child.exitCode ?? p.child.signalCode}): ${p.stderr()} ${JSON.stringify(p.lines.slice(-5))}`);
-      return (await getJson(port, '/health')).ready;
+      return (await health(port)).ready;
     },
     90_000,
     200,
@@ -341,7 +451,7 @@ export async function drained(port: number, timeoutMs = 240_000): Promise<void> 
   await waitFor(
     'subscriber drained',
     async () => {
-      const h = await getJson(port, '/health');
+      const h = await health(port);
       return h.store_up && h.spool_bytes === 0 && h.queue_depth === 0 && h;
     },
     timeoutMs,

@@ -4,22 +4,26 @@
  * `nbpy stop` from another shell must still stop every service it left (from the run directory's PID
  * files), cleanly: the publisher's session ends with clean_stop and nothing it published is lost.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { startInfluxd, type TestInfluxd } from '../support/influxd.js';
 import { runNbpy } from '../support/cli.js';
 import { testConfig } from '../support/config.js';
 import { readStatus } from '../../src/supervisor/state.js';
-import { accountFor, assertLossReported, describe, getJson, processAlive, sessionFile, storeView, waitFor } from './harness.js';
+import {
+  accountFor,
+  assertLossReported,
+  describe,
+  health,
+  processAlive,
+  sessionFile,
+  storeView,
+  useInfluxd,
+  waitFor,
+  waitWritten,
+} from './harness.js';
 
-let influx: TestInfluxd;
-before(async () => {
-  influx = await startInfluxd();
-});
-after(async () => {
-  await influx?.stop();
-});
+const influx = useInfluxd();
 
 const alive = (pid: number) => {
   try {
@@ -38,7 +42,7 @@ test('supervisor SIGKILLed under load: services keep running, `nbpy stop` still 
     raw.console.enabled = false;
     const backing = raw.backing as { influxdb: Record<string, unknown> };
     backing.influxdb.provider = 'external';
-    backing.influxdb.url = influx.url;
+    backing.influxdb.url = influx().url;
     (raw.influxdb as Record<string, unknown>).database = 'f_supervisor';
     raw.storage = { backend: 'influxdb', embeddedFile: 'nbpy.duckdb' };
     (raw.shutdown as Record<string, unknown>).phaseTimeoutMs = 15_000;
@@ -52,18 +56,13 @@ test('supervisor SIGKILLed under load: services keep running, `nbpy stop` still 
     pids = st0.services.map((s) => s.pid!).filter(Boolean);
     assert.equal(pids.length, 2);
     const subPort = tc.config.subscribers[0]!.port;
-    await waitFor('flowing', async () => (await getJson(subPort, '/health')).points_written > 2000, 60_000, 200);
+    await waitWritten(subPort, 2000);
 
     process.kill(st0.supervisor.pid, 'SIGKILL');
     await waitFor('supervisor gone', () => !alive(st0.supervisor!.pid), 30_000);
     for (const pid of pids) assert.ok(alive(pid), `service ${pid} survives its supervisor`);
-    const w0 = (await getJson(subPort, '/health')).points_written;
-    await waitFor(
-      'still flowing without a supervisor',
-      async () => (await getJson(subPort, '/health')).points_written > w0 + 2000,
-      60_000,
-      200,
-    );
+    const w0 = (await health(subPort)).points_written;
+    await waitWritten(subPort, w0 + 2000, 'still flowing without a supervisor');
 
     const stop = await runNbpy(['stop', '--config', tc.path], { timeoutMs: 120_000 });
     assert.equal(stop.code, 0, `stop: ${stop.stdout}\n${stop.stderr}`);
@@ -73,7 +72,7 @@ test('supervisor SIGKILLed under load: services keep running, `nbpy stop` still 
 
     const f = sessionFile({ config: tc.raw } as never, 'kraken_tick');
     assert.equal(f.clean_stop, true, 'the publisher was stopped cleanly (SIGTERM), not killed');
-    const v = storeView(influx, { config: tc.raw } as never, 'kraken_influxdb_tick');
+    const v = storeView(influx(), { config: tc.raw } as never, 'kraken_influxdb_tick');
     const acc = await accountFor(v, f.session, f.last_seq);
     console.log(`# supervisor SIGKILL then nbpy stop: ${describe(acc)}`);
     // KNOWN (current code): with its supervisor gone, `nbpy stop` (stopFromOtherShell) SIGTERMs every
