@@ -173,6 +173,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   let reader: StoreReader;
   let stats: () => Promise<unknown>;
   let prepare: () => Promise<void>;
+  let writeTimeoutMs: (() => number) | undefined;
   if (cfg.storage.backend === 'influxdb') {
     const client = new InfluxClient({
       url: cfg.backing.influxdb.url,
@@ -181,6 +182,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       gzip: sc.gzip,
     });
     const influxSink = new InfluxSink({ client, database: cfg.influxdb.database, measurements: schemas, log: sinkLog });
+    writeTimeoutMs = () => client.writeTimeoutMs;
     const admin = new InfluxAdmin({ client, influxdb: cfg.influxdb });
     sink = influxSink;
     reader = new InfluxReader({ client, database: cfg.influxdb.database, retentionPolicy: sc.retentionPolicy, sink });
@@ -380,6 +382,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   );
   mirrorGauge(registry, 'nbpy_spool_bytes', 'bytes in the durable outage spool', () => st().spool_bytes);
   mirrorGauge(registry, 'nbpy_write_latency_ms', 'latency of the last batch write, ms', () => st().last_write_latency_ms);
+  mirrorGauge(registry, 'nbpy_write_window', 'store writes allowed at once now (halved on a failed write)', () => st().write_window);
   mirrorGauge(registry, 'nbpy_lag_ms', 'venue event time of the newest written record -> now, ms', () => st().lag_ms);
   mirrorGauge(registry, 'nbpy_store_up', '1 while the store answers', () => (st().store_up ? 1 : 0));
   mirrorCounter(registry, 'nbpy_bus_seq_gaps_total', 'sequence holes seen on the bus', () => tracker.gaps);
@@ -429,6 +432,8 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       batches: { ok: s.batches_ok, failed: s.batches_failed, retried: s.batches_retried },
       outages: s.outage_count,
       write_latency_ms: s.last_write_latency_ms,
+      write_window: s.write_window,
+      ...(writeTimeoutMs ? { write_timeout_ms: writeTimeoutMs() } : {}),
       lag_ms: s.lag_ms,
       seq_gaps: tracker.gaps,
       seq_missing: tracker.missing,

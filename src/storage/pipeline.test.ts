@@ -348,3 +348,39 @@ test('onDurable: every pushed record reported once, when written or spooled (not
   await p.close();
   rmSync(dir, { recursive: true });
 });
+
+test('write window: halved on each failed write, one more per write taken, and no more writes at once than it allows', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
+  const clock = new FakeClock();
+  let active = 0;
+  let maxActive = 0;
+  class CountingSink extends FakeSink {
+    override async write(records: readonly BusRecord[]): Promise<WriteResult> {
+      maxActive = Math.max(maxActive, ++active);
+      try {
+        return await super.write(records);
+      } finally {
+        active--;
+      }
+    }
+  }
+  const sink = new CountingSink();
+  const { p } = make(sink, dir, clock, { concurrency: 4, maxQueuedBatches: 16 });
+  p.push(recs(40));
+  await p.flush();
+  assert.equal(maxActive, 4, 'four writes at once while the store takes them');
+  assert.equal(p.stats().write_window, 4);
+  sink.up = false;
+  p.push(recs(10));
+  await until(() => p.stats().write_window === 1, clock, 'window halved to 1');
+  assert.ok(p.stats().batches_retried >= 2);
+  sink.up = true;
+  await until(() => p.stats().store_up, clock, 'store back');
+  maxActive = 0;
+  p.push(recs(40));
+  await p.flush();
+  assert.ok(maxActive < 4, `writes at once while the window grows back from 1: ${maxActive}`);
+  assert.equal(p.stats().write_window, 4, 'one more per write taken, up to concurrency');
+  await p.close();
+  rmSync(dir, { recursive: true });
+});

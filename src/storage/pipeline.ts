@@ -98,6 +98,8 @@ export interface PipelineStats {
   lag_ms: number;
   store_up: boolean;
   outage_count: number;
+  /** Writes allowed at once now: `concurrency`, less while the store fails writes (AIMD). */
+  write_window: number;
 }
 
 interface Batch {
@@ -150,6 +152,11 @@ export class StoragePipeline {
   private readonly spool: Spool;
   private queue: Batch[] = [];
   private inflight = 0;
+  /**
+   * Writes allowed at once now (AIMD, 1..concurrency): halved when the store fails a write, one more
+   * per write it takes. A store slowed by a busy machine gets fewer requests at a time, not more.
+   */
+  private window: number;
   private inflightRecords = 0;
   private queuedRecords = 0;
   /** Heap-estimated bytes: in the batcher, queued, in flight, waiting for a spool append. */
@@ -184,6 +191,7 @@ export class StoragePipeline {
     lag_ms: 0,
     store_up: true,
     outage_count: 0,
+    write_window: 0,
   };
 
   constructor(opts: PipelineOptions) {
@@ -192,6 +200,7 @@ export class StoragePipeline {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? (() => {});
     this.concurrency = opts.concurrency ?? 4;
+    this.window = this.concurrency;
     this.maxQueued = opts.maxQueuedBatches ?? 8;
     this.maxHeldBytes = opts.maxHeldBytes ?? 24 * 1024 * 1024;
     this.backoff = opts.backoff ?? { baseMs: 100, maxMs: 30_000 };
@@ -255,6 +264,7 @@ export class StoragePipeline {
       ...this.s,
       dropped_by_reason: { ...this.s.dropped_by_reason },
       queue_depth: this.batcher.pending + this.queuedRecords + this.inflightRecords,
+      write_window: this.window,
       held_bytes: this.heldBytes,
       spool_bytes: this.spool.bytes,
       spool_batches: this.spool.count,
@@ -315,7 +325,7 @@ export class StoragePipeline {
   }
 
   private pump(): void {
-    while (this.inflight < this.concurrency && !this.spill) {
+    while (this.inflight < this.window && !this.spill) {
       const spoolReady = this.spool.available > 0 && !this.taking && this.s.store_up;
       const b = spoolReady && this.preferSpool ? undefined : this.queue.shift();
       if (b) {
@@ -371,6 +381,7 @@ export class StoragePipeline {
         if (maxUs) this.s.lag_ms = (this.clock.nowUs() - maxUs) / 1000;
         if (b.spoolId !== undefined) await this.spool.ack(b.spoolId);
         else this.onDurable(b.records);
+        this.window = Math.min(this.concurrency, this.window + 1);
         this.markUp();
         return;
       } catch (e) {
@@ -384,6 +395,7 @@ export class StoragePipeline {
           return;
         }
         this.markDown(err);
+        this.window = Math.max(1, this.window >> 1);
         this.s.batches_retried++;
         if (this.spill) return this.spillBatch(b);
         await this.sleep(backoffDelayMs(attempt, this.backoff, this.random));

@@ -179,20 +179,24 @@ test('an unreachable or hung store is a retriable error; a missing retention pol
   const noRp = await sink.write([tick()], { ...target, retentionPolicy: 'nope' }).catch((e) => e);
   assert.equal(noRp.retriable, true);
   assert.equal(noRp.code, 'E_INFLUX_RP_MISSING');
-  const slow = new InfluxSink({
-    client: new InfluxClient({ url: influx.url, requestTimeoutMs: 300 }),
-    database: 'tick',
-    measurements: cfg.influxdb.measurements,
-  });
+  const slowClient = new InfluxClient({ url: influx.url, requestTimeoutMs: 300 });
+  const slow = new InfluxSink({ client: slowClient, database: 'tick', measurements: cfg.influxdb.measurements });
   influx.pause();
   try {
     await assert.rejects(
       slow.write([tick()], target),
       (e: Error & { code?: string; retriable?: boolean }) => e.retriable === true && e.code === 'E_INFLUX_TIMEOUT',
     );
+    // A store that did not answer in time gets twice as long the next time (AdaptiveTimeout).
+    assert.equal(slowClient.writeTimeoutMs, 600);
+    await assert.rejects(slow.write([tick()], target), (e: Error & { code?: string }) => e.code === 'E_INFLUX_TIMEOUT');
+    assert.equal(slowClient.writeTimeoutMs, 1200);
   } finally {
     influx.resume();
   }
+  // Back to prompt answers: the timeout eases back to the configured value.
+  for (let i = 0; i < 20 && slowClient.writeTimeoutMs > 300; i++) await slow.write([tick({ seq: 1000 + i })], target);
+  assert.equal(slowClient.writeTimeoutMs, 300);
 });
 
 test('admin: stats, downsampling into long_term, cleanup dry run', async () => {

@@ -6,6 +6,7 @@
 import { gzip as gzipCb } from 'node:zlib';
 import { promisify } from 'node:util';
 import { NbpyError } from '../../core/errors.js';
+import { AdaptiveTimeout } from '../adaptive-timeout.js';
 
 const gzip = promisify(gzipCb);
 
@@ -84,6 +85,7 @@ export class InfluxClient {
   readonly url: string;
   private readonly auth: string | undefined;
   private readonly timeoutMs: number;
+  private readonly writeTimeout: AdaptiveTimeout;
   private readonly gzip: boolean;
   private readonly gzipLevel: number;
 
@@ -92,6 +94,7 @@ export class InfluxClient {
     const c = opts.credentials;
     this.auth = c?.username ? 'Basic ' + Buffer.from(`${c.username}:${c.password ?? ''}`).toString('base64') : undefined;
     this.timeoutMs = opts.requestTimeoutMs ?? 10_000;
+    this.writeTimeout = new AdaptiveTimeout(this.timeoutMs);
     this.gzip = opts.gzip ?? true;
     this.gzipLevel = opts.gzipLevel ?? 1;
   }
@@ -188,7 +191,15 @@ export class InfluxClient {
     return results;
   }
 
-  /** POST /write with a line-protocol body. Resolves on 204; throws InfluxHttpError otherwise. */
+  /** The timeout the next /write gets, ms (adaptive: see AdaptiveTimeout). */
+  get writeTimeoutMs(): number {
+    return this.writeTimeout.current;
+  }
+
+  /**
+   * POST /write with a line-protocol body. Resolves on 204; throws InfluxHttpError otherwise. Its
+   * timeout starts at `requestTimeoutMs` and adapts to a slow store (AdaptiveTimeout).
+   */
   async write(body: string | Buffer, opts: WriteOptions): Promise<void> {
     const params = new URLSearchParams({ db: opts.db, precision: opts.precision ?? 'ns' });
     if (opts.rp) params.set('rp', opts.rp);
@@ -198,7 +209,16 @@ export class InfluxClient {
       payload = await gzip(typeof body === 'string' ? Buffer.from(body) : body, { level: this.gzipLevel });
       headers['content-encoding'] = 'gzip';
     }
-    const r = await this.request(`/write?${params}`, { method: 'POST', headers, body: payload as BodyInit });
+    const timeoutMs = this.writeTimeout.current;
+    const t0 = performance.now();
+    let r: { status: number; text: string };
+    try {
+      r = await this.request(`/write?${params}`, { method: 'POST', headers, body: payload as BodyInit }, timeoutMs);
+    } catch (e) {
+      if ((e as NbpyError).code === 'E_INFLUX_TIMEOUT') this.writeTimeout.timedOut(timeoutMs);
+      throw e;
+    }
+    this.writeTimeout.answered(performance.now() - t0);
     if (r.status === 204 || r.status === 200) return;
     throw this.httpError('write', r.status, r.text);
   }
