@@ -1,5 +1,5 @@
 /** `nbpy health check|monitor`: is data flowing, and if not, since when and why. */
-import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
@@ -8,8 +8,32 @@ import type { Config } from '../config/schema.js';
 import { UsageError } from '../core/errors.js';
 import { UptimeTracker, type HealthResult } from '../health/checks.js';
 import { enabledServices } from '../health/evaluate.js';
-import { runHealthCheck } from '../health/probe.js';
+import { runHealthCheck, type ManagerView } from '../health/probe.js';
+import { readStatus } from '../supervisor/state.js';
 import { EXIT, loadFromCommand, parseDurationMs, printJson, table, wantsJson } from './common.js';
+
+/** What the service manager's status files say (run/), for the health check; null without a run dir. */
+export function managerView(config: Config, nowMs: number): ManagerView | null {
+  if (!existsSync(config.runDir)) return null;
+  const run = readStatus(config.runDir, nowMs);
+  return {
+    supervisorPid: run.supervisor?.pid ?? null,
+    processes: new Map(
+      run.services.map((s) => [
+        s.name,
+        {
+          state: s.state,
+          alive: s.alive,
+          pid: s.pid,
+          restarts: s.restarts,
+          crashLoop: s.crash_loop,
+          uptimePct: s.uptime_pct,
+          lastError: s.last_error,
+        },
+      ]),
+    ),
+  };
+}
 
 /**
  * Newest data record age per topic from a short bus sample: ends as soon as every topic has
@@ -77,7 +101,11 @@ export function registerHealth(program: Command): void {
       const { config } = loadFromCommand(cmd);
       const timeoutMs = duration('--timeout', opts.timeout);
       const [busAgesMs] = await Promise.all([sampleTopicAges(config, BUS_SAMPLE_MS)]);
-      const { observations: _obs, ...result } = await runHealthCheck(config, { timeoutMs, busAgesMs });
+      const { observations: _obs, ...result } = await runHealthCheck(config, {
+        timeoutMs,
+        busAgesMs,
+        manager: (now) => managerView(config, now),
+      });
       if (wantsJson(cmd)) printJson(result);
       else process.stdout.write(render(result));
       process.exitCode = result.status === 'healthy' ? EXIT.ok : EXIT.failed;
@@ -119,6 +147,7 @@ export function registerHealth(program: Command): void {
           const { observations, ...result } = await runHealthCheck(config, {
             timeoutMs,
             busAgesMs,
+            manager: (now) => managerView(config, now),
             windowUptimePct,
             windowText: `the last ${opts.window} (monitor samples)`,
             ...(previousSpoolBytes ? { previousSpoolBytes } : {}),

@@ -288,12 +288,15 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
         },
       })
     : undefined;
+  /** Woken whenever held records may have been released (the bus loop waits on it while over maxHeldBytes). */
+  let onRelease: (() => void) | undefined;
   const releaseRecovered = () => {
     const out = recovery?.take() ?? [];
     if (out.length && pipelineOpen) {
       durableMark.released(out);
       pipeline.push(out);
     }
+    onRelease?.();
   };
   if (recovery) {
     for (const p of pubs) {
@@ -586,7 +589,8 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       // fill it, stop reading (the hole is closed by the retransmit socket or the hold timeout).
       if (recovery && batch.length) heldRecordBytes = estimateHeapBytes(batch[batch.length - 1]!);
       while (recovery && !stopping && recovery.snapshot().held * heldRecordBytes > sc.maxHeldBytes)
-        await Promise.race([new Promise((r) => setTimeout(r, 20)), stopped]);
+        await Promise.race([new Promise<void>((r) => (onRelease = r)), stopped]);
+      onRelease = undefined;
       if (stopping) break;
     }
   } catch (e) {

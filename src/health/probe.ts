@@ -5,7 +5,7 @@
  *
  * Sources: InfluxDB /ping and a query round trip; Grafana /api/health; `docker compose ps` when a
  * backing service uses the docker provider; the service manager's run directory
- * (supervisor/state.ts readStatus); a TCP connect to each publisher's PUB port; GET /health on every
+ * (given by the CLI from supervisor/state.ts readStatus); a TCP connect to each publisher's PUB port; GET /health on every
  * status port; the newest point per measurement and series over a SHORT range (InfluxDB query, or the
  * subscribers' `/store/newest` route with the embedded store); free disk under dataDir. The bus sample
  * (records seen per topic) is taken by the caller and passed in as `busAgesMs` (health does not
@@ -16,7 +16,6 @@ import { existsSync, statfsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { readStatus } from '../supervisor/state.js';
 import { summarise, type HealthResult } from './checks.js';
 import {
   enabledServices,
@@ -24,6 +23,7 @@ import {
   storedMeasurements,
   type HttpObservation,
   type Observations,
+  type ProcessObservation,
   type ServiceObservation,
   type StoreObservation,
 } from './evaluate.js';
@@ -41,6 +41,16 @@ export interface ProbeOptions {
   now?: () => number;
   /** Run `docker compose ps` (default: when a backing service uses the docker provider). */
   docker?: boolean;
+  /**
+   * What the service manager says: its pid while it runs, and each service process by name (the CLI
+   * reads its status files, supervisor/state.ts; this layer does not). Absent or null: nothing known.
+   */
+  manager?: (nowMs: number) => ManagerView | null;
+}
+
+export interface ManagerView {
+  supervisorPid: number | null;
+  processes: ReadonlyMap<string, ProcessObservation>;
 }
 
 /** GET a URL and parse JSON when it is JSON. */
@@ -301,20 +311,8 @@ export async function gather(config: Config, opts: ProbeOptions = {}): Promise<O
   const now = opts.now ?? Date.now;
   const { publishers, subscribers } = enabledServices(config);
 
-  const run = existsSync(config.runDir) ? readStatus(config.runDir, now()) : null;
-  const proc = (name: string): ServiceObservation['process'] => {
-    const s = run?.services.find((x) => x.name === name);
-    if (!s) return null;
-    return {
-      state: s.state,
-      alive: s.alive,
-      pid: s.pid,
-      restarts: s.restarts,
-      crashLoop: s.crash_loop,
-      uptimePct: s.uptime_pct,
-      lastError: s.last_error,
-    };
-  };
+  const run = opts.manager?.(now()) ?? null;
+  const proc = (name: string): ServiceObservation['process'] => run?.processes.get(name) ?? null;
 
   const pubObs = publishers.map(async (p): Promise<ServiceObservation> => {
     const url = `http://127.0.0.1:${p.statusPort}/health`;
@@ -411,7 +409,7 @@ export async function gather(config: Config, opts: ProbeOptions = {}): Promise<O
 
   return {
     nowMs,
-    supervisor: run ? { running: run.supervisor !== null, ...(run.supervisor ? { pid: run.supervisor.pid } : {}) } : null,
+    supervisor: run ? { running: run.supervisorPid !== null, ...(run.supervisorPid !== null ? { pid: run.supervisorPid } : {}) } : null,
     ...(influx ? { influx } : {}),
     ...(grafana ? { grafana } : {}),
     ...(docker ? { docker } : {}),

@@ -7,20 +7,11 @@ import { createBetfairMarketModel, startBetfairSimulator, type BetfairSimulator 
 import type { FrameError } from '../../src/venues/connector.js';
 import { createBetfairSession, createBetfairTransport, type BetfairFeedSession } from '../../src/venues/betfair/index.js';
 import { runFeed } from '../../src/venues/reconnect.js';
-import { stretch } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 
 const MARKETS = ['1.100000001', '1.100000002', '1.100000003'];
 const creds = { appKey: 'sim-app-key-123', sessionToken: 'sim-session-token-456' };
 const cfg = { markets: MARKETS, eventTypeIds: [], marketTypes: [], ladderLevels: 3, staleAfterMs: 4000 };
-
-/** Resolve when `pred` holds, polling on events rather than sleeping a fixed time. */
-async function until(pred: () => boolean, what: string, deadlineMs = 20_000): Promise<void> {
-  const end = Date.now() + stretch(deadlineMs);
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function startFeed(sim: BetfairSimulator, session = createBetfairSession(cfg, creds)) {
   const records: Draft[] = [];
@@ -77,7 +68,7 @@ describe('betfair connector over TLS', () => {
   test('authenticates, subscribes, gets an image then deltas as records', async () => {
     const feed = startFeed(sim);
     const runners = () => feed.records.filter((r): r is Draft<RunnerRecord> => r.kind === 'runner');
-    await until(() => runners().filter((r) => !r.snapshot).length >= 200, '200 delta runner records');
+    await waitFor('200 delta runner records', () => runners().filter((r) => !r.snapshot).length >= 200, 20_000, 5);
     await feed.stop();
     const statuses = feed.records.filter((r): r is Draft<StatusRecord> => r.kind === 'status').map((r) => r.status);
     assert.deepEqual(statuses.slice(0, 3), ['connected', 'authenticated', 'subscribed']);
@@ -100,8 +91,13 @@ describe('betfair connector over TLS', () => {
 
   test('wrong session token: FAILURE status, reconnect requested, secret never printed', async () => {
     const feed = startFeed(sim, createBetfairSession(cfg, { appKey: creds.appKey, sessionToken: 'wrong-token-value' }));
-    await until(() => feed.records.some((r) => r.kind === 'status' && r.status === 'FAILURE:INVALID_SESSION_INFORMATION'), 'auth failure');
-    await until(() => feed.states.some((s) => s.includes('INVALID_SESSION_INFORMATION')), 'reconnect on auth failure');
+    await waitFor(
+      'auth failure',
+      () => feed.records.some((r) => r.kind === 'status' && r.status === 'FAILURE:INVALID_SESSION_INFORMATION'),
+      20_000,
+      5,
+    );
+    await waitFor('reconnect on auth failure', () => feed.states.some((s) => s.includes('INVALID_SESSION_INFORMATION')), 20_000, 5);
     await feed.stop();
     const text = JSON.stringify({ r: feed.records, s: feed.states });
     assert.ok(!text.includes('wrong-token-value') && !text.includes(creds.appKey), 'no secret in records or reasons');
@@ -114,16 +110,18 @@ describe('betfair connector over TLS', () => {
   test('dropped connection: reconnects and resumes with clk (RESUB_DELTA, no new image)', async () => {
     const session = createBetfairSession(cfg, creds);
     const feed = startFeed(sim, session);
-    await until(
-      () => session.stats().images === 1 && feed.records.filter((r) => r.kind === 'runner' && !r.snapshot).length > 50,
+    await waitFor(
       'first image and deltas',
+      () => session.stats().images === 1 && feed.records.filter((r) => r.kind === 'runner' && !r.snapshot).length > 50,
+      20_000,
+      5,
     );
     const imagesBefore = sim.stats().images;
     const resubBefore = sim.stats().resubDeltas;
     sim.dropAll();
-    await until(() => session.stats().resubDeltas === 1, 'RESUB_DELTA after reconnect');
+    await waitFor('RESUB_DELTA after reconnect', () => session.stats().resubDeltas === 1, 20_000, 5);
     const n = feed.records.length;
-    await until(() => feed.records.length > n + 50, 'deltas after resume');
+    await waitFor('deltas after resume', () => feed.records.length > n + 50, 20_000, 5);
     await feed.stop();
     assert.equal(sim.stats().images, imagesBefore, 'the simulator sent no new image');
     assert.equal(sim.stats().resubDeltas, resubBefore + 1);
@@ -152,7 +150,7 @@ test('repeated drops (simulator fault dropEveryMs): every reconnect resumes, the
   try {
     const session = createBetfairSession(cfg, creds);
     const feed = startFeed(sim, session);
-    await until(() => session.stats().resubDeltas >= 3, 'three resumed reconnects');
+    await waitFor('three resumed reconnects', () => session.stats().resubDeltas >= 3, 20_000, 5);
     await feed.stop();
     assert.equal(session.stats().images, 1, 'one image for the whole run');
     assert.equal(feed.records.filter((r) => r.kind === 'gap').length >= 3, true);

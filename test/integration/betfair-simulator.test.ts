@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { startBetfairSimulator, type BetfairSimulator } from '../../src/simulators/betfair.js';
 import { createCrlfFramer } from '../../src/venues/betfair/framing.js';
 import { createBetfairSession } from '../../src/venues/betfair/session.js';
+import { waitFor } from '../support/wait.js';
 
 type Msg = Record<string, unknown>;
 
@@ -18,13 +19,10 @@ async function client(sim: BetfairSimulator) {
   socket.on('error', () => {});
   await new Promise((r) => socket.once('secureConnect', r));
   const msgs = () => texts.map((t) => JSON.parse(t) as Msg);
-  const until = async (pred: () => boolean, what: string) => {
-    const end = Date.now() + 10_000;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}; got ${texts.slice(-3).join(' | ')}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  };
+  const until = (pred: () => boolean, what: string) =>
+    waitFor(what, pred, 10_000, 5).catch((e: Error) => {
+      throw new Error(`${e.message}; got ${texts.slice(-3).join(' | ')}`);
+    });
   return {
     texts,
     msgs,

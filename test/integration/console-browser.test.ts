@@ -12,7 +12,8 @@ import { after, test } from 'node:test';
 import { startConsole, type ConsoleHandle } from '../../src/console/server.js';
 import { openConsoleBus } from '../../src/cli/console.js';
 import { launchBrowser, type TestBrowser } from '../support/browser.js';
-import { collect, repoRoot, spawnNbpy, stretch } from '../support/cli.js';
+import { collect, repoRoot, spawnNbpy } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 import { testConfig } from '../support/config.js';
 
 const children: ChildProcess[] = [];
@@ -32,14 +33,6 @@ after(async () => {
     }),
   );
 });
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + stretch(timeoutMs);
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test('console in Chromium: live charts from simulated publishers, a stopped publisher turns STALE, screenshot', async () => {
   const tc = await testConfig((raw) => {
@@ -63,7 +56,7 @@ test('console in Chromium: live charts from simulated publishers, a stopped publ
     const st = con!.state();
     return topics.filter((t) => (st.topics.find((x) => x.topic === t)?.records ?? 0) === 0);
   };
-  await until('records on every topic', () => missing().length === 0, 90_000).catch((e: Error) => {
+  await waitFor('records on every topic', () => missing().length === 0, 90_000).catch((e: Error) => {
     const exits = [...procs].map(([n, c]) => `${n}: ${c.exitCode ?? c.signalCode ?? 'running'}`).join(', ');
     throw new Error(
       `${e.message}; none yet on ${missing().join(', ')}; publishers ${exits}; services ${JSON.stringify(con!.state().services.map((s) => [s.name, s.state, s.detail]))}`,
@@ -93,19 +86,19 @@ test('console in Chromium: live charts from simulated publishers, a stopped publ
       }
       return out;
     });
-  await until('points drawn on a chart of every topic', async () => {
+  await waitFor('points drawn on a chart of every topic', async () => {
     const p = await pointsByTopic();
     return topics.every((t) => (p[t] ?? 0) > 0);
   });
   const first = await pointsByTopic();
-  await until('the charts keep growing', async () => {
+  await waitFor('the charts keep growing', async () => {
     const p = await pointsByTopic();
     return topics.every((t) => (p[t] ?? 0) > first[t]!);
   });
   const visible = await page.$$eval('canvas[data-chart]', (cs) => cs.map((c) => Number((c as HTMLCanvasElement).dataset.visible ?? 0)));
   assert.ok(visible.filter((v) => v > 0).length >= topics.length, `charts with visible points: ${visible.join(',')}`);
   const rowState = (sel: string) => page.$eval(sel, (el) => (el as HTMLElement).dataset.state ?? '').catch(() => '');
-  await until(
+  await waitFor(
     'every topic row OK',
     async () => {
       for (const t of topics) if ((await rowState(`#topics tr[data-topic="${t}"]`)) !== 'ok') return false;
@@ -118,14 +111,14 @@ test('console in Chromium: live charts from simulated publishers, a stopped publ
   const victim = tc.config.publishers.find((p) => p.name === 'kraken_orders')!;
   procs.get(victim.name)!.kill('SIGSTOP');
   const stoppedAt = Date.now();
-  await until(
+  await waitFor(
     `${victim.topic} to show STALE`,
     async () => (await rowState(`#topics tr[data-topic="${victim.topic}"]`)) === 'stale',
     15_000,
   );
   const staleAfterMs = Date.now() - stoppedAt;
   assert.equal(await page.$eval(`#topics tr[data-topic="${victim.topic}"] .state`, (el) => el.textContent), 'STALE');
-  await until(
+  await waitFor(
     `service ${victim.name} STALE`,
     async () => (await rowState(`#services tr[data-service="${victim.name}"]`)) === 'stale',
     10_000,

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { configSchema } from '../../src/config/schema.js';
 import type { BusRecord, TickRecord } from '../../src/core/records.js';
 import { startConsole, type ConsoleBus, type ConsoleStateBody } from '../../src/console/server.js';
-import { stretch } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 
 /** A bus whose batches are pushed by the test; its iterator ends when it is closed. */
 class MemoryBus implements ConsoleBus {
@@ -71,14 +71,6 @@ const tick = (seq: number): TickRecord => ({
   tradeable: true,
 });
 
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + stretch(timeoutMs);
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 test('records from the given bus reach /api/state with its endpoints and counters; close() closes the bus once', async () => {
   const bus = new MemoryBus();
   const con = await startConsole({ config, port: 0, bus, healthIntervalMs: 60_000 });
@@ -87,10 +79,15 @@ test('records from the given bus reach /api/state with its endpoints and counter
     bus.push([tick(1), tick(2)]);
     bus.push([tick(3)]);
     let body: ConsoleStateBody | undefined;
-    await until('3 records in /api/state', async () => {
-      body = (await (await fetch(`${con.url}api/state`)).json()) as ConsoleStateBody;
-      return body.totals.records_in === 3;
-    });
+    await waitFor(
+      '3 records in /api/state',
+      async () => {
+        body = (await (await fetch(`${con.url}api/state`)).json()) as ConsoleStateBody;
+        return body.totals.records_in === 3;
+      },
+      10_000,
+      20,
+    );
     assert.deepEqual(body!.bus, { endpoints: ['mem://a', 'mem://b'], messages_in: 7, records_in: 3, decode_errors: 2 });
     assert.equal(body!.topics.find((t) => t.topic === 'kraken.tick')?.records, 3);
     assert.equal(bus.closes, 0, 'the console does not close the bus while running');

@@ -13,15 +13,7 @@ import type { Draft, TickRecord } from '../../src/core/records.js';
 import { startConsole, type ConsoleStateBody } from '../../src/console/server.js';
 import { openConsoleBus } from '../../src/cli/console.js';
 import { freePorts } from '../support/ports.js';
-import { stretch } from '../support/cli.js';
-
-async function until(what: string, cond: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + stretch(timeoutMs);
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { waitFor } from '../support/wait.js';
 
 interface SseClient {
   events: { event: string; data: unknown }[];
@@ -86,10 +78,15 @@ test('20,000 records/s: every record counted, the SSE stream stays sampled and b
   const client = await sse(`${con.url}events`);
   try {
     // ZeroMQ's slow joiner: heartbeat until the console's SUB socket demonstrably receives.
-    await until('the console to receive a heartbeat', () => {
-      pub.heartbeat({ connected: true, lastVenueMsgAgeMs: 0 });
-      return con.state().totals.heartbeats_in > 0;
-    });
+    await waitFor(
+      'the console to receive a heartbeat',
+      () => {
+        pub.heartbeat({ connected: true, lastVenueMsgAgeMs: 0 });
+        return con.state().totals.heartbeats_in > 0;
+      },
+      30_000,
+      25,
+    );
 
     const startedMs = Date.now();
     let seq = 0;
@@ -119,10 +116,10 @@ test('20,000 records/s: every record counted, the SSE stream stays sampled and b
     }
     await pub.drain();
     const sentSeconds = (Date.now() - startedMs) / 1000;
-    await until('the console to count every record', () => con.state().totals.records_in >= TOTAL);
+    await waitFor('the console to count every record', () => con.state().totals.records_in >= TOTAL, 30_000, 25);
     const ticksAtEnd = con.state().sse.sample_ticks;
-    await until('one more sample tick', () => con.state().sse.sample_ticks >= ticksAtEnd + 2);
-    await until('a state event after the load', () => client.events.filter((e) => e.event === 'state').length >= 2);
+    await waitFor('one more sample tick', () => con.state().sse.sample_ticks >= ticksAtEnd + 2, 30_000, 25);
+    await waitFor('a state event after the load', () => client.events.filter((e) => e.event === 'state').length >= 2, 30_000, 25);
 
     const st = con.state();
     const topic = st.topics.find((x) => x.topic === 'kraken.tick')!;

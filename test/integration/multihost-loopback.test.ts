@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { runNbpy, stretch } from '../support/cli.js';
+import { runNbpy } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 import { testConfig } from '../support/config.js';
 import { isProcessAlive, readStatus } from '../../src/supervisor/state.js';
 
@@ -27,21 +28,6 @@ function listening(host: string, port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, deadlineMs = 60_000): Promise<T> {
-  const end = Date.now() + stretch(deadlineMs);
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 test('publishers on one host (127.0.0.2), subscribers on another, by config and --only', async () => {
@@ -97,14 +83,19 @@ test('publishers on one host (127.0.0.2), subscribers on another, by config and 
 
     // Records cross from A to B and are stored on B.
     for (const port of subPorts) {
-      const h = await waitFor(`subscriber on :${port} to store records from ${HOST_A}`, async () => {
-        const body = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as {
-          records_in: number;
-          points_written: number;
-          endpoints: string[];
-        };
-        return body.records_in >= 20 && body.points_written >= 20 ? body : undefined;
-      });
+      const h = await waitFor(
+        `subscriber on :${port} to store records from ${HOST_A}`,
+        async () => {
+          const body = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as {
+            records_in: number;
+            points_written: number;
+            endpoints: string[];
+          };
+          return body.records_in >= 20 && body.points_written >= 20 ? body : undefined;
+        },
+        60_000,
+        200,
+      );
       assert.ok(
         h.endpoints.every((e) => e.startsWith(`tcp://${HOST_A}:`)),
         `endpoints ${h.endpoints.join(', ')}`,

@@ -12,19 +12,11 @@ import type { FrameError } from '../../src/venues/connector.js';
 import { createOandaSession, createOandaTransport } from '../../src/venues/oanda/index.js';
 import { runFeed, type FeedState } from '../../src/venues/reconnect.js';
 import { startOandaSimulator, type OandaSimulatorOptions } from '../../src/simulators/oanda.js';
-import { stretch } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const ACCOUNT = '101-004-1234567-001';
 const INSTRUMENTS = ['EUR_USD', 'USD_JPY'];
-
-async function waitFor(cond: () => boolean, what: string, deadlineMs = 15_000): Promise<void> {
-  const end = Date.now() + stretch(deadlineMs);
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function feed(sim: Partial<OandaSimulatorOptions>, run: { staleAfterMs?: number; token?: string } = {}) {
   const s = await startOandaSimulator({ instruments: INSTRUMENTS, ratePerS: 50, token: TOKEN, seed: 7, ...sim });
@@ -64,7 +56,7 @@ async function feed(sim: Partial<OandaSimulatorOptions>, run: { staleAfterMs?: n
 test('prices arrive as tick drafts with exact decimal strings', async () => {
   const f = await feed({});
   try {
-    await waitFor(() => f.ticks().length >= 20, '20 ticks');
+    await waitFor('20 ticks', () => f.ticks().length >= 20, 15_000, 10);
     for (const t of f.ticks()) {
       assert.ok(INSTRUMENTS.includes(t.instrument));
       assert.match(t.bid ?? '', t.instrument.endsWith('JPY') ? /^\d+\.\d{3}$/ : /^\d+\.\d{5}$/);
@@ -84,13 +76,13 @@ test('prices arrive as tick drafts with exact decimal strings', async () => {
 test('simulator drops the stream mid-flight: runFeed reconnects by itself and emits exactly one gap', async () => {
   const f = await feed({});
   try {
-    await waitFor(() => f.ticks().length >= 10, '10 ticks');
+    await waitFor('10 ticks', () => f.ticks().length >= 10, 15_000, 10);
     const lastBeforeUs = () => f.ticks().at(-1)!.ts_recv_us;
     f.sim.dropAll();
     const before = lastBeforeUs();
-    await waitFor(() => f.gaps().length >= 1, 'a gap record');
+    await waitFor('a gap record', () => f.gaps().length >= 1, 15_000, 10);
     const n = f.ticks().length;
-    await waitFor(() => f.ticks().length >= n + 20, '20 more ticks after the reconnect');
+    await waitFor('20 more ticks after the reconnect', () => f.ticks().length >= n + 20, 15_000, 10);
     const gaps = f.gaps();
     assert.equal(gaps.length, 1, 'exactly one gap');
     const g = gaps[0]!;
@@ -111,7 +103,7 @@ test('simulator drops the stream mid-flight: runFeed reconnects by itself and em
 test('a stalled stream is declared stale, dropped and reconnected (gap reason stale)', async () => {
   const f = await feed({ faults: { stallEveryMs: 300, stallMs: 60_000 } }, { staleAfterMs: 400 });
   try {
-    await waitFor(() => f.gaps().length >= 1, 'a stale gap');
+    await waitFor('a stale gap', () => f.gaps().length >= 1, 15_000, 10);
     assert.equal(f.gaps()[0]!.reason, 'stale');
     assert.match(f.gaps()[0]!.detail, /no frame for/);
     assert.ok(f.sim.stats().connections >= 2);
@@ -143,7 +135,7 @@ test('bad token: a clear, non-retriable error naming the env var, never the toke
   // Through runFeed: reported via onConnectError and retried at the capped delay, not in a tight loop.
   const f = await feed({}, { token: 'another-wrong-token' });
   try {
-    await waitFor(() => f.connectErrors.length >= 1, 'connect error');
+    await waitFor('connect error', () => f.connectErrors.length >= 1, 15_000, 10);
     assert.equal((f.connectErrors[0]!.err as NbpyError).code, 'E_OANDA_UNAUTHORIZED');
     assert.equal(f.connectErrors[0]!.retryInMs >= 150 && f.connectErrors[0]!.retryInMs <= 300, true);
     assert.ok(f.states.some(([st, d]) => st === 'disconnected' && /401/.test(d ?? '')));
@@ -156,7 +148,7 @@ test('bad token: a clear, non-retriable error naming the env var, never the toke
 test('garbage lines are counted as errors and prices keep flowing', async () => {
   const f = await feed({ faults: { garbageRate: 0.3 } });
   try {
-    await waitFor(() => f.errors.length >= 5 && f.ticks().length >= 20, 'errors and ticks');
+    await waitFor('errors and ticks', () => f.errors.length >= 5 && f.ticks().length >= 20, 15_000, 10);
     assert.ok(
       f.errors.every((e) => ['json', 'schema', 'time', 'price'].includes(e.code)),
       f.errors.map((e) => e.code).join(','),
@@ -170,7 +162,7 @@ test('garbage lines are counted as errors and prices keep flowing', async () => 
 test('weekend: non-tradeable snapshot prices, then heartbeats only', async () => {
   const f = await feed({ weekend: true, heartbeatMs: 50 });
   try {
-    await waitFor(() => (f.counters.venue_heartbeats ?? 0) >= 5, '5 heartbeats');
+    await waitFor('5 heartbeats', () => (f.counters.venue_heartbeats ?? 0) >= 5, 15_000, 10);
     const ticks = f.ticks();
     assert.equal(ticks.length, INSTRUMENTS.length, 'one snapshot price per instrument, nothing after');
     assert.ok(ticks.every((t) => t.tradeable === false));

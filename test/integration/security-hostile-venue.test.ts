@@ -10,7 +10,8 @@ import { createServer, type Server } from 'node:http';
 import { readFileSync, rmSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { WebSocketServer } from 'ws';
-import { spawnNbpy, stretch } from '../support/cli.js';
+import { spawnNbpy } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 import { testConfig } from '../support/config.js';
 
 const HOSTILE_BYTES = 128 * 1024 * 1024;
@@ -27,19 +28,6 @@ async function metric(port: number, name: string): Promise<number> {
   let sum = 0;
   for (const line of text.split('\n')) if (line.startsWith(name) && !line.startsWith('#')) sum += Number(line.split(' ').pop());
   return sum;
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean>, deadlineMs = 90_000): Promise<void> {
-  const end = Date.now() + stretch(deadlineMs);
-  for (;;) {
-    try {
-      if (await cond()) return;
-    } catch {
-      // not answering yet
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** Sample the child's RSS every 50 ms until stopped; returns the maximum. */
@@ -91,11 +79,11 @@ test('oversized WebSocket frames (Kraken): refused from the header, counted as r
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   try {
-    await waitFor('publisher status endpoint', async () => (await fetch(`http://127.0.0.1:${statusPort}/health`)).status > 0);
+    await waitFor('publisher status endpoint', async () => (await fetch(`http://127.0.0.1:${statusPort}/health`)).status > 0, 90_000);
     const baseline = rssBytes(child.pid!);
     const rss = sampleRss(child.pid!);
-    await waitFor('4 hostile connections', async () => connections >= 4);
-    await waitFor('3 reconnects counted', async () => (await metric(statusPort, 'nbpy_reconnects_total')) >= 3);
+    await waitFor('4 hostile connections', async () => connections >= 4, 90_000);
+    await waitFor('3 reconnects counted', async () => (await metric(statusPort, 'nbpy_reconnects_total')) >= 3, 90_000);
     const maxRss = rss.stop();
     assert.equal(child.exitCode, null, `publisher exited: ${out.slice(-2000)}`);
     const health = (await (await fetch(`http://127.0.0.1:${statusPort}/health`)).json()) as { records_out: number; reconnects: number };
@@ -151,14 +139,19 @@ test('oversized lines on a stream (OANDA): dropped and counted, the connection a
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   try {
-    await waitFor('publisher status endpoint', async () => (await fetch(`http://127.0.0.1:${statusPort}/health`)).status > 0);
+    await waitFor('publisher status endpoint', async () => (await fetch(`http://127.0.0.1:${statusPort}/health`)).status > 0, 90_000);
     const baseline = rssBytes(child.pid!);
     const rss = sampleRss(child.pid!);
     await waitFor(
       `${LINES} oversized lines counted`,
       async () => (await metric(statusPort, 'nbpy_parse_errors_total{reason="line_too_long"')) >= LINES,
+      90_000,
     );
-    await waitFor('the price after the last oversized line', async () => (await metric(statusPort, 'nbpy_records_out_total')) >= LINES + 1);
+    await waitFor(
+      'the price after the last oversized line',
+      async () => (await metric(statusPort, 'nbpy_records_out_total')) >= LINES + 1,
+      90_000,
+    );
     const maxRss = rss.stop();
     assert.equal(streamed, LINES);
     assert.equal(child.exitCode, null, `publisher exited: ${out.slice(-2000)}`);

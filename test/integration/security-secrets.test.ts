@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { runNbpy, type RunResult, stretch } from '../support/cli.js';
+import { runNbpy, type RunResult } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 import { testConfig } from '../support/config.js';
 import { startInfluxd } from '../support/influxd.js';
 import { startFakeGrafana } from '../support/grafana-fake.js';
@@ -62,19 +63,6 @@ function assertNoSecrets(where: string, text: string): void {
     assert.ok(!text.includes(value) && !text.includes(encodeURIComponent(value)), `${where} contains the value of ${name}`);
 }
 
-async function waitFor(what: string, cond: () => Promise<boolean>, deadlineMs = 90_000): Promise<void> {
-  const end = Date.now() + stretch(deadlineMs);
-  for (;;) {
-    try {
-      if (await cond()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 test('InfluxDB with auth, credentials only in env; no secret value in any log, output, /metrics or /health', async () => {
   const influx = await startInfluxd({ auth: { user: USER, password: SECRETS.NBPY_INFLUXDB_PASSWORD } });
   const grafanaAuth = `Bearer ${SECRETS.NBPY_GRAFANA_TOKEN}`;
@@ -115,11 +103,16 @@ test('InfluxDB with auth, credentials only in env; no secret value in any log, o
 
     const started = await run(['start']);
     assert.equal(started.code, 0, started.stdout + started.stderr);
-    await waitFor('points in InfluxDB (authenticated writes)', async () => {
-      const r = await influx.query('SELECT count(*) FROM "tick"."high_frequency"."kraken_tick"');
-      const v = r.results?.[0]?.series?.[0]?.values?.[0] as number[] | undefined;
-      return !!v && Math.max(...v.slice(1)) >= 20;
-    });
+    await waitFor(
+      'points in InfluxDB (authenticated writes)',
+      async () => {
+        const r = await influx.query('SELECT count(*) FROM "tick"."high_frequency"."kraken_tick"');
+        const v = r.results?.[0]?.series?.[0]?.values?.[0] as number[] | undefined;
+        return !!v && Math.max(...v.slice(1)) >= 20;
+      },
+      90_000,
+      250,
+    );
 
     for (const svc of [tc.config.publishers[0]!.statusPort, tc.config.subscribers[0]!.port])
       for (const path of ['/metrics', '/health']) {

@@ -10,7 +10,7 @@ import { InfluxSink } from '../../src/storage/influx/writer.js';
 import { InfluxAdmin } from '../../src/storage/influx/admin.js';
 import { StoragePipeline } from '../../src/storage/pipeline.js';
 import { freePort, startInfluxd, type TestInfluxd } from '../support/influxd.js';
-import { stretch } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 
 const cfg = configSchema.parse(JSON.parse(readFileSync(new URL('../../integration_config.json', import.meta.url), 'utf8')));
 const target = { measurements: { tick: 'kraken_tick' }, eventsMeasurement: 'nbpy_events', retentionPolicy: 'high_frequency' };
@@ -36,14 +36,6 @@ function ticks(session: string, from: number, n: number): TickRecord[] {
     volume: null,
     tradeable: true,
   }));
-}
-
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + stretch(ms);
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 let influx: TestInfluxd;
@@ -101,17 +93,17 @@ test('influxd killed (SIGKILL) mid-run, then restarted: the pipeline loses nothi
     }
   };
   await pushSome(20_000);
-  await waitFor(() => p.stats().points_written > 0, 'first writes');
+  await waitFor('first writes', () => p.stats().points_written > 0, 30_000, 20);
   influx.kill('SIGKILL');
   await influx.exited();
   await pushSome(30_000);
-  await waitFor(() => !p.stats().store_up && p.stats().spool_batches > 0, 'outage noticed and spool in use');
+  await waitFor('outage noticed and spool in use', () => !p.stats().store_up && p.stats().spool_batches > 0, 30_000, 20);
   const during = p.stats();
   assert.ok(during.queue_depth <= 8 * 1000, `memory bounded, queue_depth=${during.queue_depth}`);
   await influx.restart();
   await pushSome(total - pushed);
   // flush() with the store known to be down would spill to disk (SIGTERM semantics); wait for recovery.
-  await waitFor(() => p.stats().store_up, 'store back');
+  await waitFor('store back', () => p.stats().store_up, 30_000, 20);
   await p.flush();
   const st = p.stats();
   assert.equal(st.records_in, total);
@@ -129,7 +121,7 @@ test('spool survives a process restart: store unreachable, close() spills, a new
   const dead = new InfluxClient({ url: `http://127.0.0.1:${await freePort()}`, requestTimeoutMs: 500 });
   const p1 = pipelineFor(dead, dir);
   p1.push(ticks('spool', 1, 12_345));
-  await waitFor(() => !p1.stats().store_up, 'outage noticed');
+  await waitFor('outage noticed', () => !p1.stats().store_up, 30_000, 20);
   await p1.close();
   assert.equal(p1.stats().queue_depth, 0);
   assert.ok(p1.stats().spool_batches >= 12);

@@ -10,7 +10,7 @@ import { ServiceManager, type ManagerEvent, type ServiceSpec } from '../../src/s
 import { isProcessAlive, readStatus, RunDir } from '../../src/supervisor/state.js';
 import { logDirBytes } from '../../src/logging/rotating-file.js';
 import { NbpyError } from '../../src/core/errors.js';
-import { stretch } from '../support/cli.js';
+import { waitFor } from '../support/wait.js';
 
 const procs = fileURLToPath(new URL('../fixtures/procs/', import.meta.url));
 const fixture = (name: string, extra: Partial<ServiceSpec> = {}): ServiceSpec => ({
@@ -47,14 +47,6 @@ function nextEvent(m: ServiceManager, pred: (e: ManagerEvent) => boolean, ms: nu
     };
     m.on('event', on);
   });
-}
-
-async function waitUntil(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + stretch(ms);
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test('SIGKILL of a ready child: restarted within 2 s, restarts incremented, state file updated', async (t) => {
@@ -179,7 +171,7 @@ test('captured stdout/stderr stay within the log caps when a child writes 10x th
   t.after(() => m.stop({ phaseTimeoutMs: 1000 }));
   await m.start();
   // One pipe, so its last line is the last thing written to the active file.
-  await waitUntil(() => readFileSync(join(logDir, 'chatty.log'), 'utf8').endsWith('chatty done\n'), 20_000, 'all output captured');
+  await waitFor('all output captured', () => readFileSync(join(logDir, 'chatty.log'), 'utf8').endsWith('chatty done\n'), 20_000, 20);
   assert.ok(logDirBytes(logDir) <= cap, `log dir holds ${logDirBytes(logDir)} bytes, cap ${cap}`);
   assert.ok(logDirBytes(logDir) >= 20_000);
 });

@@ -102,26 +102,7 @@ export function startProc(args: string[], configPath: string): Proc {
   return { child, lines, stderr: () => err, exited };
 }
 
-/** Poll `fn` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
-  everyMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + stretch(timeoutMs);
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { waitFor } from './wait.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function getJson(port: number, path: string): Promise<any> {
