@@ -12,7 +12,10 @@
  *   lost      = published - stored;  reported = seqs inside stored sequence gap records
  * The last line: `soak minutes=<N> published=<N> stored=<N> lost=<N> max_rss_mb=<N> rss_growth_mb=<N>`
  * (max_rss_mb: the largest sum over all nbpy processes; rss_growth_mb: the last minute's average sum
- * minus the first minute's after warm-up; for runs under 4 minutes the windows shrink to a quarter).
+ * minus the first minute's after warm-up, which is the first third of the run: a 30-minute soak showed
+ * the sum climbing for 3-4 minutes (journals filling to their 60 s, V8 heaps growing to their working
+ * size, every restarted process warming up again) and level after that; for runs under 4 minutes the
+ * windows shrink to a quarter). The averages per tenth of the run are logged, to show the trend.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -119,6 +122,11 @@ const witnessDone = (async () => {
 })().catch(() => undefined);
 
 // ------------------------------------------------------------------ helpers
+/** Warm-up before memory is compared: the first third of the run (at least a minute); a quarter under 4 minutes. */
+function warmUpMs(minutes: number): number {
+  return minutes >= 4 ? Math.max(60_000, (minutes * 60_000) / 3) : (minutes * 60_000) / 4;
+}
+
 function rssMb(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -262,7 +270,7 @@ const endAt = t0 + minutes * 60_000;
 const sampler = setInterval(() => {
   let mb = 0;
   const t = Date.now() - t0;
-  const warmMs = Math.min(60_000, (minutes * 60_000) / 4);
+  const warmMs = warmUpMs(minutes);
   for (const { name, pid } of nbpyPids()) {
     const r = rssMb(pid);
     mb += r;
@@ -364,7 +372,7 @@ try {
   }
   const lost = published - stored;
 
-  const warm = Math.min(60_000, (minutes * 60_000) / 4);
+  const warm = warmUpMs(minutes);
   const win = Math.min(60_000, (minutes * 60_000) / 4);
   const avg = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
   const endT = samples.length ? samples[samples.length - 1]!.t : 0;
@@ -373,6 +381,12 @@ try {
   const maxRss = Math.max(0, ...samples.map((s) => s.mb));
   log(`faults injected: ${JSON.stringify(injected)}; sessions ${sessions.size}; reported missing (sequence gaps) ${reported}`);
   log(`rss samples (MB, all nbpy processes): ${samples.map((s) => Math.round(s.mb)).join(' ')}`);
+  const tenth = (minutes * 60_000) / 10;
+  log(
+    `rss average per tenth of the run (MB; warm-up ends at ${(warm / 60_000).toFixed(1)} min): ${Array.from({ length: 10 }, (_, i) =>
+      Math.round(avg(samples.filter((s) => s.t >= i * tenth && s.t < (i + 1) * tenth).map((s) => s.mb))),
+    ).join(' ')}`,
+  );
   log(
     `rss per process after warm-up, first->last (max) MB: ${[...perService]
       .map(([k, e]) => `${k} ${Math.round(e.first ?? 0)}->${Math.round(e.last)} (${Math.round(e.max)})`)
