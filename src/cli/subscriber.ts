@@ -13,8 +13,9 @@
  *   `<dataDir>/embedded/<name>.duckdb` and serves read access to it over its status port
  *   (`/store/count`, `/store/newest`, `/store/latest`, `/store/stats`). InfluxDB mode serves the same
  *   routes by querying InfluxDB, so callers have one code path.
- * - SIGTERM/SIGINT: stop reading, flush everything held (waiting for the store up to
- *   shutdown.phaseTimeoutMs; what cannot be written stays in the durable spool), exit 0.
+ * - SIGTERM/SIGINT: read what the publishers already sent (see `stop` below), then flush everything
+ *   held (waiting for the store for most of shutdown.phaseTimeoutMs; what cannot be written stays in
+ *   the durable spool), exit 0.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -49,6 +50,9 @@ import { loadFromCommand, table, wantsJson, printJson } from './common.js';
 export const HEALTH_POINT_INTERVAL_MS = 10_000;
 
 /** Why a range could not be recovered, for the log line (GapRecovery's causes). */
+/** A publisher silent this long during a stop has nothing more in flight for this subscriber. */
+const DRAIN_QUIET_MS = 500;
+
 const LOST_CAUSE_TEXT: Record<LostCause, string> = {
   not_in_journal: 'no longer in the publisher journal; a larger publishers[].journal keeps more',
   no_answer: 'no answer from the publisher within recovery.holdTimeoutMs',
@@ -517,13 +521,40 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   }, HEALTH_POINT_INTERVAL_MS);
 
   // ------------------------------------------------------------------ stop
+  // A stop first reads what the publishers already sent and this subscriber has not read yet (behind a
+  // slow store it can be many seconds of records, in ZeroMQ's queues in this very process): without
+  // that, `nbpy stop` (publishers first, then subscribers) would lose them. It reads until each
+  // publisher is caught up (a heartbeat sent after the stop began has arrived: everything it sent
+  // before is in) or quiet (nothing from it for DRAIN_QUIET_MS: stopped and drained), at most a third
+  // of shutdown.phaseTimeoutMs; what the store cannot take meanwhile goes to the spool.
   let resolveStop: () => void = () => {};
   const stopped = new Promise<void>((r) => (resolveStop = r));
+  const lastFromPublisher = new Map<string, number>();
+  const caughtUp = new Set<string>();
+  let drainStartMs = 0;
+  let drainStartUs = 0;
+  let drainTimer: NodeJS.Timeout | undefined;
+  const drainMaxMs = Math.max(DRAIN_QUIET_MS * 2, cfg.shutdown.phaseTimeoutMs / 3);
+  const drained = (): boolean => {
+    const now = clock.monoMs();
+    if (now - drainStartMs >= drainMaxMs) {
+      log.warn({ waited_ms: Math.round(now - drainStartMs) }, 'stopping: publishers still sending; bus intake closed at the drain limit');
+      return true;
+    }
+    return pubs.every((p) => caughtUp.has(p.name) || now - Math.max(lastFromPublisher.get(p.name) ?? 0, drainStartMs) >= DRAIN_QUIET_MS);
+  };
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'stopping: bus intake closed, flushing what is held');
-    bus.close();
+    drainStartMs = clock.monoMs();
+    drainStartUs = clock.nowUs();
+    log.info({ signal }, 'stopping: reading what the publishers already sent, then flushing what is held');
+    pipeline.drainToSpool();
+    drainTimer = setInterval(() => {
+      if (!drained()) return;
+      clearInterval(drainTimer);
+      bus.close();
+    }, 50);
     resolveStop();
   };
   const onTerm = () => stop('SIGTERM');
@@ -538,6 +569,10 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       const data: BusRecord[] = [];
       const now = clock.monoMs();
       for (const r of batch) {
+        if (stopping) {
+          lastFromPublisher.set(r.publisher, now);
+          if (r.kind === 'heartbeat' && r.ts_event_us >= drainStartUs) caughtUp.add(r.publisher);
+        }
         const managed = recovery !== undefined && retransmitters.has(r.publisher);
         for (const ev of tracker.observe(r, covers)) {
           if (ev.type === 'gap' && ev.first !== undefined && ev.last !== undefined) {
@@ -591,11 +626,11 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       while (recovery && !stopping && recovery.snapshot().held * heldRecordBytes > sc.maxHeldBytes)
         await Promise.race([new Promise<void>((r) => (onRelease = r)), stopped]);
       onRelease = undefined;
-      if (stopping) break;
     }
   } catch (e) {
     if (!stopping) log.error({}, `bus receive failed: ${(e as Error).message}`);
   }
+  clearInterval(drainTimer);
   bus.close();
   if (recoveryTimer) clearInterval(recoveryTimer);
   await Promise.all([...retransmitters.values()].map((c) => c.close()));
@@ -610,9 +645,11 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   await healthWriter.stop();
 
   // ------------------------------------------------------------------ flush and exit
+  // What is left of the phase after the drain, less a quarter for the spool and the exit.
   const phaseMs = cfg.shutdown.phaseTimeoutMs;
   const t0 = clock.monoMs();
-  const closed = await pipeline.close({ deadlineMs: phaseMs }).then(
+  const flushMs = Math.max(phaseMs / 3, phaseMs * 0.75 - (drainStartMs ? t0 - drainStartMs : 0));
+  const closed = await pipeline.close({ deadlineMs: flushMs }).then(
     () => true,
     (e: Error) => {
       log.error({}, `flush failed: ${e.message}`);

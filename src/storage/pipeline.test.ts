@@ -384,3 +384,29 @@ test('write window: halved on each failed write, one more per write taken, and n
   await p.close();
   rmSync(dir, { recursive: true });
 });
+
+test('drainToSpool: with the store up but slow, intake never waits and what memory cannot take goes to the spool', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
+  const clock = new FakeClock();
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => (release = r));
+  class SlowSink extends FakeSink {
+    override async write(records: readonly BusRecord[]): Promise<WriteResult> {
+      await gate;
+      return super.write(records);
+    }
+  }
+  const sink = new SlowSink();
+  const { p } = make(sink, dir, clock);
+  p.push(recs(100));
+  assert.equal(p.hasCapacity(), false, 'a slow store makes the caller wait');
+  p.drainToSpool();
+  assert.equal(p.hasCapacity(), true, 'not while draining');
+  p.push(recs(200));
+  await until(() => p.stats().spool_batches > 0, clock, 'spooled');
+  assert.equal(p.stats().store_up, true, 'the store is up, only slow');
+  release();
+  await p.close();
+  assert.equal(sink.stored.size, 300, 'everything written in the end');
+  rmSync(dir, { recursive: true });
+});

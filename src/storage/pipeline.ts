@@ -169,6 +169,8 @@ export class StoragePipeline {
   private spoolChain: Promise<unknown> = Promise.resolve();
   private taking = false;
   private spill = false;
+  /** Stopping: the caller reads what is left on the bus without waiting; beyond memory it goes to the spool. */
+  private draining = false;
   private closed = false;
   private waiters: (() => void)[] = [];
   private sleepers = new Set<() => void>();
@@ -241,9 +243,19 @@ export class StoragePipeline {
    * or the store down (then the spool takes new batches, as fast as it writes them).
    */
   hasCapacity(): boolean {
-    if (this.closed) return true;
+    if (this.closed || this.draining) return true;
     if (!this.s.store_up) return this.heldBytes - this.inflightBytes < this.maxHeldBytes;
     return this.heldBytes < this.maxHeldBytes && this.queue.length < this.maxQueued;
+  }
+
+  /**
+   * Stopping: from now on the caller may push without waiting for capacity (it is reading what is
+   * left on the bus). What the memory queue cannot take goes to the durable spool, store up or not,
+   * and is written by this pipeline while it runs or by the next one.
+   */
+  drainToSpool(): void {
+    this.draining = true;
+    this.wakeCapacity();
   }
 
   /** Resolves once {@link hasCapacity} holds (at once when it already does). */
@@ -284,7 +296,9 @@ export class StoragePipeline {
     this.pendingBytes -= bytes;
     // Store up: memory (the caller applies backpressure). Store down: memory until the queue is
     // full, then the spool, and everything behind the spool once it is in use (outage order).
-    const toMemory = !this.spill && (this.s.store_up || (!this.spoolInUse && this.queue.length < this.maxQueued));
+    const toMemory =
+      !this.spill &&
+      (this.s.store_up && !this.draining ? true : (!this.spoolInUse || this.s.store_up) && this.queue.length < this.maxQueued);
     if (toMemory) {
       this.queue.push({ records, bytes });
       this.queuedRecords += records.length;

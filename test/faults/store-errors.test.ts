@@ -3,7 +3,11 @@
  * by seq against the publisher's session file after a clean stop:
  * - influxd answering 500 to every write for a while (an HTTP proxy in front of it): lost 0;
  * - the spool's disk budget exhausted while influxd is down: the overflow is dropped as `spool_full`,
- *   counted and logged as an error, and lost == exactly that count.
+ *   counted and logged as an error, and lost == exactly that count;
+ * - a slow store (every write delayed by the proxy, never timing out) that leaves the subscriber
+ *   behind, and a stop in that state (publisher first, then the subscriber, as `nbpy stop` does):
+ *   what the publisher sent and the subscriber had not read yet is read during the stop and spooled,
+ *   written by the next subscriber: lost 0.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +17,7 @@ import {
   assertNoLoss,
   describe,
   drained,
+  getJson,
   health,
   PUB,
   sessionFile,
@@ -21,6 +26,7 @@ import {
   tickerStack,
   useInfluxd,
   waitFor,
+  waitReady,
   waitWritten,
   withFaultStack,
 } from './harness.js';
@@ -28,12 +34,16 @@ import {
 const RATE = 1500;
 const influx = useInfluxd();
 
-/** An HTTP proxy to influxd that answers 500 to /write while `failing` is set. */
-function failingProxy(target: string): Promise<{ url: string; server: Server; failing: { on: boolean }; fails: { n: number } }> {
+/** An HTTP proxy to influxd that answers 500 to /write while `failing` is set, and delays each /write by `delay.ms`. */
+function failingProxy(
+  target: string,
+): Promise<{ url: string; server: Server; failing: { on: boolean }; fails: { n: number }; delay: { ms: number } }> {
   const failing = { on: false };
   const fails = { n: 0 };
+  const delay = { ms: 0 };
   const t = new URL(target);
-  const server = createServer((req, res) => {
+  const server = createServer(async (req, res) => {
+    if (delay.ms && req.url?.startsWith('/write')) await new Promise((r) => setTimeout(r, delay.ms));
     if (failing.on && req.url?.startsWith('/write')) {
       fails.n++;
       req.resume();
@@ -54,7 +64,7 @@ function failingProxy(target: string): Promise<{ url: string; server: Server; fa
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => {
       const a = server.address();
-      resolve({ url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`, server, failing, fails });
+      resolve({ url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`, server, failing, fails, delay });
     }),
   );
 }
@@ -119,6 +129,41 @@ test('spool disk budget exhausted while the store is down: lost == exactly the s
       const head = acc.unreported[0]?.[0] === 1 ? acc.unreported[0][1] : 0;
       assert.equal(acc.reported, 0);
       assert.equal(acc.lost, dropped + head, 'every lost record is a counted spool_full drop, and nothing else was lost');
+    },
+  );
+});
+
+test('stop while the subscriber is behind a slow store: what it had not read yet is read, spooled and written later, lost 0', async () => {
+  const proxy = await failingProxy(influx().url);
+  await withFaultStack(
+    influx(),
+    tickerStack('f_behind', 4000, { influxUrl: proxy.url, requestTimeoutMs: 10_000, phaseTimeoutMs: 3000 }),
+    async ({ stack, procs, subscriberPort, startPair, account }) => {
+      const port = subscriberPort(SUB);
+      const pubStatus = stack.config.publishers[0].statusPort as number;
+      const { sub, pub, session: s } = await startPair(SUB, PUB);
+      await waitWritten(port, 2000);
+      // Every write takes 1.5 s (never a timeout): at most ~2,700 records/s get through, 4,000 come in.
+      proxy.delay.ms = 1500;
+      const behind = async () => (await getJson(pubStatus, '/health')).last_seq - (await health(port)).records_in;
+      await waitFor('subscriber behind by 10,000 records', async () => (await behind()) > 10_000, 90_000, 200);
+      console.log(`# behind a slow store at the stop: ${await behind()} records published and not yet read`);
+      await stopClean(pub, 'publisher');
+      await stopClean(sub, 'subscriber (behind, slow store)');
+      proxy.delay.ms = 0;
+      const sub2 = procs.start(['subscriber', 'run', SUB], stack.configPath);
+      await waitReady(sub2, port);
+      await drained(port);
+      await stopClean(sub2, 'subscriber 2');
+      const acc = await account(SUB, s, sessionFile(stack, PUB).last_seq);
+      console.log(`# stop behind a slow store: ${describe(acc)}`);
+      assertNoLoss(acc, { firstSession: true });
+    },
+    {
+      afterKill: async () => {
+        proxy.server.closeAllConnections();
+        await new Promise((r) => proxy.server.close(r));
+      },
     },
   );
 });
