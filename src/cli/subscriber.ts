@@ -239,6 +239,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     maxHeldBytes: sc.maxHeldBytes,
     spoolDir: spoolDirFor(cfg, name),
     spoolMaxBytes: sc.spoolMaxBytes,
+    overflowAfterMs: sc.overflowAfterMs,
     log: sinkLog,
     onDurable: (records) => durableMark.durable(records),
   });
@@ -380,6 +381,12 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     DROP_REASONS,
   );
   mirrorCounter(registry, 'nbpy_store_outages_total', 'times the store became unreachable', () => st().outage_count);
+  mirrorCounter(
+    registry,
+    'nbpy_store_overflows_total',
+    'times the store was slower than the bus for overflowAfterMs and batches went to the spool',
+    () => st().overflows,
+  );
   mirrorGauge(registry, 'nbpy_queue_depth', 'records held in memory', () => st().queue_depth);
   mirrorGauge(
     registry,
@@ -438,6 +445,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       dropped_by_reason: s.dropped_by_reason,
       batches: { ok: s.batches_ok, failed: s.batches_failed, retried: s.batches_retried },
       outages: s.outage_count,
+      overflows: s.overflows,
       write_latency_ms: s.last_write_latency_ms,
       write_window: s.write_window,
       ...(writeTimeoutMs ? { write_timeout_ms: writeTimeoutMs() } : {}),

@@ -307,6 +307,11 @@ export const subscriberSchema = z.strictObject({
     .default(24 * 1024 * 1024),
   /** Size cap of the on-disk spool used while the store is unreachable. */
   spoolMaxBytes: positiveInt('bytes').default(1024 * 1024 * 1024),
+  /**
+   * A store that is up but slower than the bus for this long: what memory cannot hold goes to the
+   * spool instead of waiting in ZeroMQ's queues and the publisher's journal (neither is durable).
+   */
+  overflowAfterMs: positiveInt('milliseconds').default(2000),
   /** ZeroMQ receive high-water mark (messages). */
   rcvHwm: nonNegativeInt('a message count')
     .max(10_000_000, { error: (iss) => `expected at most 10000000 messages, got ${describeValue(iss.input)}` })

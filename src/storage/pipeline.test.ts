@@ -410,3 +410,50 @@ test('drainToSpool: with the store up but slow, intake never waits and what memo
   assert.equal(sink.stored.size, 300, 'everything written in the end');
   rmSync(dir, { recursive: true });
 });
+
+test('overflow: a store slower than intake for overflowAfterMs sends what memory cannot hold to the spool, once caught up back to memory', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
+  const clock = new FakeClock();
+  let release: () => void = () => {};
+  let gate = new Promise<void>((r) => (release = r));
+  class SlowSink extends FakeSink {
+    override async write(records: readonly BusRecord[]): Promise<WriteResult> {
+      await gate;
+      return super.write(records);
+    }
+  }
+  const sink = new SlowSink();
+  const logs: string[] = [];
+  const { p } = make(sink, dir, clock, { overflowAfterMs: 2000, log: (_l, m) => logs.push(m) });
+  let pushed = 0;
+  const producer = (async () => {
+    for (let i = 0; i < 30; i++) {
+      await p.waitForCapacity();
+      p.push(recs(10));
+      pushed += 10;
+    }
+  })();
+  await until(() => !p.hasCapacity(), undefined, 'queue full');
+  assert.equal(p.stats().overflows, 0);
+  clock.advance(1999);
+  for (let i = 0; i < 10; i++) await tick();
+  assert.ok(pushed <= 60, `still waiting before overflowAfterMs (pushed ${pushed})`);
+  clock.advance(1);
+  await until(() => pushed === 300, clock, 'the caller no longer waits');
+  assert.equal(p.stats().overflows, 1);
+  assert.equal(p.stats().store_up, true);
+  await until(() => p.stats().spool_batches >= 20, clock, 'what memory could not hold went to the spool');
+  assert.equal(logs.filter((m) => m.includes('slower than the bus')).length, 1);
+  release();
+  gate = Promise.resolve();
+  await producer;
+  await p.flush();
+  assert.equal(sink.stored.size, 300, 'everything written');
+  assert.equal(p.stats().spool_batches, 0);
+  // Caught up: a new push goes to memory again, nothing to the spool.
+  p.push(recs(10));
+  await p.flush();
+  assert.equal(p.stats().spool_bytes, 0);
+  await p.close();
+  rmSync(dir, { recursive: true });
+});

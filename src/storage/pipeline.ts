@@ -78,6 +78,11 @@ export interface PipelineOptions extends BatchSettings {
    * (never twice for one push; a batch replayed from the spool was reported when it was spooled).
    */
   onDurable?: (records: readonly BusRecord[]) => void;
+  /**
+   * How long a caller waits for capacity while the store is up but slow before what memory cannot
+   * hold goes to the spool instead (default 2000 ms; see `overflow`).
+   */
+  overflowAfterMs?: number;
 }
 
 export interface PipelineStats {
@@ -100,6 +105,8 @@ export interface PipelineStats {
   outage_count: number;
   /** Writes allowed at once now: `concurrency`, less while the store fails writes (AIMD). */
   write_window: number;
+  /** Times the store was slower than intake for `overflowAfterMs` and batches went to the spool. */
+  overflows: number;
 }
 
 interface Batch {
@@ -171,6 +178,18 @@ export class StoragePipeline {
   private spill = false;
   /** Stopping: the caller reads what is left on the bus without waiting; beyond memory it goes to the spool. */
   private draining = false;
+  /**
+   * The store is up but has been slower than intake for `overflowAfterMs`: what memory cannot hold goes
+   * to the spool (as in an outage) instead of making the caller wait longer, since a caller that waits
+   * leaves records in ZeroMQ's queues and the publisher's journal, which are neither durable nor large.
+   * Ends when the memory queue is half empty again.
+   */
+  private overflow = false;
+  private overflowTimer: { cancel(): void } | undefined;
+  /** Since when the caller has had to wait with the memory queue never back below half (the store not keeping up). */
+  private constrainedSinceMs: number | undefined;
+  private overflowLoggedAtMs = -Infinity;
+  private readonly overflowAfterMs: number;
   private closed = false;
   private waiters: (() => void)[] = [];
   private sleepers = new Set<() => void>();
@@ -194,6 +213,7 @@ export class StoragePipeline {
     store_up: true,
     outage_count: 0,
     write_window: 0,
+    overflows: 0,
   };
 
   constructor(opts: PipelineOptions) {
@@ -208,6 +228,7 @@ export class StoragePipeline {
     this.backoff = opts.backoff ?? { baseMs: 100, maxMs: 30_000 };
     this.random = opts.random ?? Math.random;
     this.onDurable = opts.onDurable ?? (() => {});
+    this.overflowAfterMs = opts.overflowAfterMs ?? 2000;
     this.spool = Spool.open({ dir: opts.spoolDir, maxBytes: opts.spoolMaxBytes, log: this.log });
     if (this.spool.count)
       this.log('info', `spool holds ${this.spool.count} batches (${this.spool.bytes} bytes) from before; replaying them first`, {
@@ -244,7 +265,7 @@ export class StoragePipeline {
    */
   hasCapacity(): boolean {
     if (this.closed || this.draining) return true;
-    if (!this.s.store_up) return this.heldBytes - this.inflightBytes < this.maxHeldBytes;
+    if (!this.s.store_up || this.overflow) return this.heldBytes - this.inflightBytes < this.maxHeldBytes;
     return this.heldBytes < this.maxHeldBytes && this.queue.length < this.maxQueued;
   }
 
@@ -261,10 +282,42 @@ export class StoragePipeline {
   /** Resolves once {@link hasCapacity} holds (at once when it already does). */
   waitForCapacity(): Promise<void> {
     if (this.hasCapacity()) return Promise.resolve();
+    const now = this.clock.monoMs();
+    this.constrainedSinceMs ??= now;
+    this.overflowTimer ??= this.clock.setTimeout(
+      () => {
+        this.overflowTimer = undefined;
+        const since = this.constrainedSinceMs;
+        if (since === undefined || this.overflow || !this.s.store_up || this.closed) return;
+        if (this.clock.monoMs() - since < this.overflowAfterMs) return;
+        this.enterOverflow();
+      },
+      Math.max(0, this.constrainedSinceMs + this.overflowAfterMs - now),
+    );
     return new Promise((resolve) => this.capacityWaiters.push(resolve));
   }
 
+  private enterOverflow(): void {
+    this.overflow = true;
+    this.s.overflows++;
+    const now = this.clock.monoMs();
+    if (now - this.overflowLoggedAtMs >= 60_000) {
+      this.overflowLoggedAtMs = now;
+      this.log('warn', `storage: the store is slower than the bus for ${this.overflowAfterMs} ms; spooling what memory cannot hold`, {
+        queue_depth: this.stats().queue_depth,
+      });
+    }
+    this.wakeCapacity();
+  }
+
   private wakeCapacity(): void {
+    if (this.queue.length * 2 <= this.maxQueued) {
+      // The store keeps up again: back to memory and backpressure.
+      this.overflow = false;
+      this.constrainedSinceMs = undefined;
+      this.overflowTimer?.cancel();
+      this.overflowTimer = undefined;
+    }
     if (!this.capacityWaiters.length || !this.hasCapacity()) return;
     const w = this.capacityWaiters;
     this.capacityWaiters = [];
@@ -298,7 +351,9 @@ export class StoragePipeline {
     // full, then the spool, and everything behind the spool once it is in use (outage order).
     const toMemory =
       !this.spill &&
-      (this.s.store_up && !this.draining ? true : (!this.spoolInUse || this.s.store_up) && this.queue.length < this.maxQueued);
+      (this.s.store_up && !this.draining && !this.overflow
+        ? true
+        : (!this.spoolInUse || this.s.store_up) && this.queue.length < this.maxQueued);
     if (toMemory) {
       this.queue.push({ records, bytes });
       this.queuedRecords += records.length;
@@ -507,6 +562,8 @@ export class StoragePipeline {
    */
   async close(opts: { deadlineMs?: number } = {}): Promise<void> {
     this.closed = true;
+    this.overflowTimer?.cancel();
+    this.overflowTimer = undefined;
     this.wakeCapacity();
     await this.flush(opts);
     this.batcher.close();

@@ -68,7 +68,7 @@ export interface FaultStackOptions {
   database: string;
   publishers: Record<string, { ratePerS: number; faults?: SimFaults; weekend?: boolean; staleAfterMs?: number }>;
   subscribers: string[];
-  subscriber?: { batchSize?: number; flushIntervalMs?: number; spoolMaxBytes?: number; rcvHwm?: number };
+  subscriber?: { batchSize?: number; flushIntervalMs?: number; spoolMaxBytes?: number; rcvHwm?: number; overflowAfterMs?: number };
   phaseTimeoutMs?: number;
   requestTimeoutMs?: number;
 }
@@ -113,6 +113,7 @@ export async function makeFaultStack(o: FaultStackOptions): Promise<Stack> {
     s.batchSize = o.subscriber?.batchSize ?? 1000;
     if (o.subscriber?.spoolMaxBytes) s.spoolMaxBytes = o.subscriber.spoolMaxBytes;
     if (o.subscriber?.rcvHwm !== undefined) s.rcvHwm = o.subscriber.rcvHwm;
+    if (o.subscriber?.overflowAfterMs !== undefined) s.overflowAfterMs = o.subscriber.overflowAfterMs;
   }
   writeFileSync(stack.configPath, JSON.stringify(c, null, 2));
   const r = await runNbpy(['retention', 'create', '--config', stack.configPath], { timeoutMs: 60_000 });

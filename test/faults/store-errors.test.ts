@@ -133,37 +133,63 @@ test('spool disk budget exhausted while the store is down: lost == exactly the s
   );
 });
 
-test('stop while the subscriber is behind a slow store: what it had not read yet is read, spooled and written later, lost 0', async () => {
-  const proxy = await failingProxy(influx().url);
-  await withFaultStack(
-    influx(),
-    tickerStack('f_behind', 4000, { influxUrl: proxy.url, requestTimeoutMs: 10_000, phaseTimeoutMs: 3000 }),
-    async ({ stack, procs, subscriberPort, startPair, account }) => {
-      const port = subscriberPort(SUB);
-      const pubStatus = stack.config.publishers[0].statusPort as number;
-      const { sub, pub, session: s } = await startPair(SUB, PUB);
-      await waitWritten(port, 2000);
-      // Every write takes 1.5 s (never a timeout): at most ~2,700 records/s get through, 4,000 come in.
-      proxy.delay.ms = 1500;
-      const behind = async () => (await getJson(pubStatus, '/health')).last_seq - (await health(port)).records_in;
-      await waitFor('subscriber behind by 10,000 records', async () => (await behind()) > 10_000, 90_000, 200);
-      console.log(`# behind a slow store at the stop: ${await behind()} records published and not yet read`);
-      await stopClean(pub, 'publisher');
-      await stopClean(sub, 'subscriber (behind, slow store)');
-      proxy.delay.ms = 0;
-      const sub2 = procs.start(['subscriber', 'run', SUB], stack.configPath);
-      await waitReady(sub2, port);
-      await drained(port);
-      await stopClean(sub2, 'subscriber 2');
-      const acc = await account(SUB, s, sessionFile(stack, PUB).last_seq);
-      console.log(`# stop behind a slow store: ${describe(acc)}`);
-      assertNoLoss(acc, { firstSession: true });
-    },
-    {
-      afterKill: async () => {
-        proxy.server.closeAllConnections();
-        await new Promise((r) => proxy.server.close(r));
+/**
+ * A store slower than the bus (every write delayed 1.5 s by the proxy, never a timeout: at most
+ * ~2,700 records/s get through, 4,000 come in), then a stop in that state (publisher first, then the
+ * subscriber, as `nbpy stop` does), then a new subscriber with a prompt store. With `overflowAfterMs`
+ * (the default) the backlog goes to the spool; without it (a huge value) it waits in ZeroMQ's queue in
+ * the subscriber process, which the stop reads before it ends. Either way: lost 0.
+ */
+for (const overflow of [true, false])
+  test(`stop while behind a slow store (${overflow ? 'overflow to the spool' : 'backlog on the bus, read at the stop'}): lost 0`, async () => {
+    const proxy = await failingProxy(influx().url);
+    await withFaultStack(
+      influx(),
+      tickerStack(overflow ? 'f_behind_spool' : 'f_behind_bus', 4000, {
+        influxUrl: proxy.url,
+        requestTimeoutMs: 10_000,
+        phaseTimeoutMs: 3000,
+        subscriber: { batchSize: 1000, ...(overflow ? {} : { overflowAfterMs: 3_600_000 }) },
+      }),
+      async ({ stack, procs, subscriberPort, startPair, account }) => {
+        const port = subscriberPort(SUB);
+        const pubStatus = stack.config.publishers[0].statusPort as number;
+        const { sub, pub, session: s } = await startPair(SUB, PUB);
+        await waitWritten(port, 2000);
+        proxy.delay.ms = 1500;
+        // Behind the store (overflow: in the spool) or behind the bus (read from ZeroMQ at the stop).
+        const behind = async () => {
+          const h = await health(port);
+          return (await getJson(pubStatus, '/health')).last_seq - (overflow ? h.points_written : h.records_in);
+        };
+        await waitFor(
+          overflow ? 'subscriber behind by 10,000 records, overflowing to the spool' : 'subscriber behind by 10,000 records',
+          async () => (await behind()) > 10_000 && (!overflow || (await health(port)).spool_bytes > 0),
+          90_000,
+          200,
+        );
+        const h = await health(port);
+        console.log(
+          `# behind a slow store at the stop (${overflow ? 'overflow' : 'bus'}): ${await behind()} records, overflows ${h.overflows}`,
+        );
+        if (overflow) assert.ok(h.overflows > 0 && h.spool_bytes > 0, `the backlog went to the spool: ${JSON.stringify(h)}`);
+        else assert.equal(h.overflows, 0);
+        await stopClean(pub, 'publisher');
+        await stopClean(sub, 'subscriber (behind a slow store)');
+        proxy.delay.ms = 0;
+        const sub2 = procs.start(['subscriber', 'run', SUB], stack.configPath);
+        await waitReady(sub2, port);
+        await drained(port);
+        await stopClean(sub2, 'subscriber 2');
+        const acc = await account(SUB, s, sessionFile(stack, PUB).last_seq);
+        console.log(`# stop behind a slow store (${overflow ? 'overflow' : 'bus'}): ${describe(acc)}`);
+        assertNoLoss(acc, { firstSession: true });
       },
-    },
-  );
-});
+      {
+        afterKill: async () => {
+          proxy.server.closeAllConnections();
+          await new Promise((r) => proxy.server.close(r));
+        },
+      },
+    );
+  });
