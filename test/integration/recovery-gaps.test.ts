@@ -147,10 +147,18 @@ async function pauseRun(stack: Stack, ratePerS: number, pauseMs: number, minReco
     await stop(sub);
     const stored = await readStore(stack, session);
     // What the subscriber said about each range it could not recover (cause and range), for failure messages.
-    const lostLog = sub.lines
-      .filter((l) => String(l.msg).startsWith('sequence gap not recoverable'))
-      .map((l) => `${l.first}..${l.last} ${l.cause}`)
-      .join('; ');
+    // With the requests the subscriber made and what the publisher answered, so a failure explains itself.
+    const lostLog = [
+      ...sub.lines.filter((l) => String(l.msg).startsWith('sequence gap not recoverable')).map((l) => `${l.first}..${l.last} ${l.cause}`),
+      ...sub.lines
+        .filter((l) => /requesting retransmission|retransmission reply skipped/.test(String(l.msg)))
+        .slice(0, 10)
+        .map((l) => `subscriber: ${String(l.msg)} ${l.first ?? ''}..${l.last ?? ''}`),
+      ...pub.lines
+        .filter((l) => /retransmission/.test(String(l.msg)))
+        .slice(0, 10)
+        .map((l) => `publisher: ${String(l.msg)} ${l.first}..${l.last} records=${l.records} unavailable=${l.unavailable}`),
+    ].join('; ');
     return { session, last, stored, health: final, lostLog };
   } finally {
     await stop(pub);
