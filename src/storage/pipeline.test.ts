@@ -210,42 +210,6 @@ test('non-retriable errors fail the batch and are counted; spool_full drops are 
   rmSync(dir, { recursive: true });
 });
 
-test('backpressure: a slow but healthy store makes the caller wait; nothing is spooled', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
-  const clock = new FakeClock();
-  let release: () => void = () => {};
-  let gate = new Promise<void>((r) => (release = r));
-  class SlowSink extends FakeSink {
-    override async write(records: readonly BusRecord[]): Promise<WriteResult> {
-      await gate;
-      return super.write(records);
-    }
-  }
-  const sink = new SlowSink();
-  const { p } = make(sink, dir, clock);
-  let pushed = 0;
-  const producer = (async () => {
-    for (let i = 0; i < 30; i++) {
-      await p.waitForCapacity();
-      p.push(recs(10));
-      pushed += 10;
-    }
-  })();
-  // 2 in flight + 2 queued = 4 batches, then the producer must wait.
-  await until(() => !p.hasCapacity(), undefined, 'queue full');
-  for (let i = 0; i < 20; i++) await tick();
-  assert.ok(pushed <= 60, `producer held back (pushed ${pushed})`);
-  assert.equal(p.stats().spool_batches, 0, 'nothing spooled while the store is up');
-  release();
-  gate = Promise.resolve();
-  await producer;
-  await p.flush();
-  assert.equal(sink.stored.size, 300);
-  assert.equal(p.stats().spool_bytes, 0);
-  await p.close();
-  rmSync(dir, { recursive: true });
-});
-
 /** A sink whose writes hang until `release()`: a store slower than the bus. */
 class StalledSink extends FakeSink {
   private gate: Promise<void> = new Promise(() => {});
@@ -262,6 +226,39 @@ class StalledSink extends FakeSink {
     return super.write(records);
   }
 }
+
+/** The subscriber's way of pushing: wait for capacity, then push 10 records, 30 times. */
+function producer(p: StoragePipeline): { done: Promise<void>; pushed: () => number } {
+  let pushed = 0;
+  const done = (async () => {
+    for (let i = 0; i < 30; i++) {
+      await p.waitForCapacity();
+      p.push(recs(10));
+      pushed += 10;
+    }
+  })();
+  return { done, pushed: () => pushed };
+}
+
+test('backpressure: a slow but healthy store makes the caller wait; nothing is spooled', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
+  const clock = new FakeClock();
+  const sink = new StalledSink();
+  const { p } = make(sink, dir, clock);
+  const prod = producer(p);
+  // 2 in flight + 2 queued = 4 batches, then the producer must wait.
+  await until(() => !p.hasCapacity(), undefined, 'queue full');
+  for (let i = 0; i < 20; i++) await tick();
+  assert.ok(prod.pushed() <= 60, `producer held back (pushed ${prod.pushed()})`);
+  assert.equal(p.stats().spool_batches, 0, 'nothing spooled while the store is up');
+  sink.release();
+  await prod.done;
+  await p.flush();
+  assert.equal(sink.stored.size, 300);
+  assert.equal(p.stats().spool_bytes, 0);
+  await p.close();
+  rmSync(dir, { recursive: true });
+});
 
 /** Push 10-record chunks while the pipeline has capacity; resolves after `n` records or when it blocks. */
 async function pushUntilBlocked(p: StoragePipeline, n: number): Promise<{ pushed: number; maxHeld: number }> {
@@ -388,15 +385,7 @@ test('write window: halved on each failed write, one more per write taken, and n
 test('drainToSpool: with the store up but slow, intake never waits and what memory cannot take goes to the spool', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
   const clock = new FakeClock();
-  let release: () => void = () => {};
-  const gate = new Promise<void>((r) => (release = r));
-  class SlowSink extends FakeSink {
-    override async write(records: readonly BusRecord[]): Promise<WriteResult> {
-      await gate;
-      return super.write(records);
-    }
-  }
-  const sink = new SlowSink();
+  const sink = new StalledSink();
   const { p } = make(sink, dir, clock);
   p.push(recs(100));
   assert.equal(p.hasCapacity(), false, 'a slow store makes the caller wait');
@@ -405,7 +394,7 @@ test('drainToSpool: with the store up but slow, intake never waits and what memo
   p.push(recs(200));
   await until(() => p.stats().spool_batches > 0, clock, 'spooled');
   assert.equal(p.stats().store_up, true, 'the store is up, only slow');
-  release();
+  sink.release();
   await p.close();
   assert.equal(sink.stored.size, 300, 'everything written in the end');
   rmSync(dir, { recursive: true });
@@ -414,39 +403,23 @@ test('drainToSpool: with the store up but slow, intake never waits and what memo
 test('overflow: a store slower than intake for overflowAfterMs sends what memory cannot hold to the spool, once caught up back to memory', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nbpy-pipe-'));
   const clock = new FakeClock();
-  let release: () => void = () => {};
-  let gate = new Promise<void>((r) => (release = r));
-  class SlowSink extends FakeSink {
-    override async write(records: readonly BusRecord[]): Promise<WriteResult> {
-      await gate;
-      return super.write(records);
-    }
-  }
-  const sink = new SlowSink();
+  const sink = new StalledSink();
   const logs: string[] = [];
   const { p } = make(sink, dir, clock, { overflowAfterMs: 2000, log: (_l, m) => logs.push(m) });
-  let pushed = 0;
-  const producer = (async () => {
-    for (let i = 0; i < 30; i++) {
-      await p.waitForCapacity();
-      p.push(recs(10));
-      pushed += 10;
-    }
-  })();
+  const prod = producer(p);
   await until(() => !p.hasCapacity(), undefined, 'queue full');
   assert.equal(p.stats().overflows, 0);
   clock.advance(1999);
   for (let i = 0; i < 10; i++) await tick();
-  assert.ok(pushed <= 60, `still waiting before overflowAfterMs (pushed ${pushed})`);
+  assert.ok(prod.pushed() <= 60, `still waiting before overflowAfterMs (pushed ${prod.pushed()})`);
   clock.advance(1);
-  await until(() => pushed === 300, clock, 'the caller no longer waits');
+  await until(() => prod.pushed() === 300, clock, 'the caller no longer waits');
   assert.equal(p.stats().overflows, 1);
   assert.equal(p.stats().store_up, true);
   await until(() => p.stats().spool_batches >= 20, clock, 'what memory could not hold went to the spool');
   assert.equal(logs.filter((m) => m.includes('slower than the bus')).length, 1);
-  release();
-  gate = Promise.resolve();
-  await producer;
+  sink.release();
+  await prod.done;
   await p.flush();
   assert.equal(sink.stored.size, 300, 'everything written');
   assert.equal(p.stats().spool_batches, 0);
