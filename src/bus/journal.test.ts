@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { BusRecord } from '../core/records.js';
-import { encodeBatch } from './codec.js';
 import { PublishJournal } from './journal.js';
 
 const rec = (seq: number, session = 's1'): BusRecord =>
@@ -84,39 +83,5 @@ describe('PublishJournal', () => {
     assert.throws(() => j.append([rec(5)]), /does not follow 3/);
     j.append([rec(1, 'other')]); // another session's record is ignored
     assert.equal(j.stats().records, 3);
-  });
-
-  it('appendEncoded keeps the bus payload as a chunk: the same ranges as append, nothing encoded again', () => {
-    const opts = { maxRecords: 10_000, maxAgeMs: 60_000, maxBytes: 1 << 30, chunkRecords: 64, nowMs: () => 0 };
-    const a = new PublishJournal('s1', opts);
-    const b = new PublishJournal('s1', opts);
-    a.append(recs(1, 5));
-    b.append(recs(1, 5)); // pending, sealed before the encoded chunk
-    for (const [lo, hi] of [
-      [6, 300],
-      [301, 301],
-      [302, 1000],
-    ] as const) {
-      a.append(recs(lo, hi));
-      const batch = recs(lo, hi);
-      const payload = encodeBatch(batch);
-      b.appendEncoded(batch, payload);
-    }
-    assert.deepEqual(b.range('s1', 1, 1000), a.range('s1', 1, 1000));
-    assert.deepEqual(b.range('s1', 290, 310).records, recs(290, 310));
-    assert.equal(b.stats().records, 1000);
-    assert.throws(() => b.appendEncoded([rec(1002)], encodeBatch([rec(1002)])), /does not follow 1000/);
-    // Not one run of this session's data records: handled record by record.
-    b.appendEncoded([rec(1001), rec(7, 'other')], encodeBatch([rec(1001), rec(7, 'other')]));
-    assert.equal(b.stats().last_seq, 1001);
-  });
-
-  it('appendEncoded applies the bounds', () => {
-    const j = new PublishJournal('s1', { maxRecords: 100, maxAgeMs: 60_000, maxBytes: 1 << 30, nowMs: () => 0 });
-    for (let i = 0; i < 10; i++) j.appendEncoded(recs(i * 50 + 1, i * 50 + 50), encodeBatch(recs(i * 50 + 1, i * 50 + 50)));
-    const st = j.stats();
-    assert.ok(st.records <= 100 && st.records >= 50, `bounded: ${st.records}`);
-    assert.equal(st.last_seq, 500);
-    assert.equal(st.evicted_records, 500 - st.records);
   });
 });

@@ -76,27 +76,6 @@ export class PublishJournal {
     }
   }
 
-  /**
-   * Append records together with the bytes the bus already encoded them into (one bus message's
-   * payload: `encodeBatch(records)`), so a published record is encoded once, not once for the bus
-   * and again for the journal. Falls back to {@link append} for a batch that is not one contiguous
-   * run of this session's data records.
-   */
-  appendEncoded(records: readonly BusRecord[], payload: Buffer): void {
-    const first = records[0];
-    const last = records[records.length - 1];
-    if (!first || !last) return;
-    const plain = last.seq - first.seq === records.length - 1 && records.every((r) => r.session === this.session && r.kind !== 'heartbeat');
-    if (!plain) return this.append(records);
-    this.seal();
-    const newest = this.lastChunkSeq();
-    if (newest !== 0 && first.seq !== newest + 1) throw new Error(`journal: seq ${first.seq} does not follow ${newest}`);
-    this.chunks.push({ first: first.seq, last: last.seq, atMs: this.opts.nowMs(), payload });
-    this.bytes += payload.length;
-    this.count += records.length;
-    this.evict();
-  }
-
   /** Encode what is pending into a chunk and apply the bounds. */
   seal(): void {
     if (this.pending.length) {

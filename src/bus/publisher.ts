@@ -102,16 +102,9 @@ export class BusPublisher {
     }
   }
 
-  /**
-   * Called with each data batch and the payload it was encoded into, as it is queued for sending
-   * (the journal keeps these bytes instead of encoding the records again).
-   */
-  onEncoded: ((records: readonly BusRecord[], payload: Buffer) => void) | undefined;
-
   private enqueue(topic: string, batch: BusRecord[]): void {
     const payload = encodeBatch(batch);
     const isHb = topic === HEARTBEAT_TOPIC;
-    if (!isHb) this.onEncoded?.(batch, payload);
     this.sending = this.sending.then(async () => {
       try {
         await this.sock.send([topic, payload]);

@@ -95,8 +95,6 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
   // Gap recovery: what this session publishes is journaled and served on the retransmission port.
   const journal =
     pc.retransmitPort === undefined ? undefined : new PublishJournal(pub.session, { ...pc.journal, nowMs: () => clock.monoMs() });
-  // The journal keeps the bytes each bus message was encoded into: a record is encoded once.
-  if (journal) pub.onEncoded = (records, payload) => journal.appendEncoded(records, payload);
   const retransmit =
     journal && pc.retransmitPort !== undefined
       ? await RetransmitServer.bind({
@@ -130,7 +128,8 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
 
   const publish = (drafts: Draft[]) => {
     for (const d of drafts) if (d.kind === 'gap') stats.gaps[d.reason] = (stats.gaps[d.reason] ?? 0) + 1;
-    pub.publish(drafts);
+    const published = pub.publish(drafts);
+    journal?.append(published);
   };
   const gap = restartGap(prev, clock.nowUs(), pc.venue);
   if (gap) publish([gap]);
