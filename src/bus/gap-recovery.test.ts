@@ -41,6 +41,36 @@ function setup(o: { holdTimeoutMs?: number; maxHeldRecords?: number } = {}) {
   return { g, requests, lost, take, advance: (ms: number) => (now += ms) };
 }
 
+describe('GapRecovery: a lost request or answer', () => {
+  it('asks again for what is still missing after retryAfterMs without progress, then gives up at the hold timeout', () => {
+    const { g, take, requests, lost, advance } = setup({ holdTimeoutMs: 3000 });
+    g.accept(rec(1));
+    g.hole('s1', 'kraken_tick', 2, 9, rec(10));
+    g.accept(rec(10));
+    assert.equal(requests.length, 1);
+    advance(999);
+    g.tick();
+    assert.equal(requests.length, 1, 'not before retryAfterMs (a third of the hold timeout)');
+    advance(1);
+    g.tick();
+    assert.deepEqual(requests[1], { publisher: 'kraken_tick', session: 's1', first: 2, last: 9 });
+    // Part of it arrives: progress; the next request, after another quiet spell, is for the rest only.
+    g.recovered('s1', range(2, 5));
+    assert.equal(take(), '1,2,3,4,5');
+    advance(1000);
+    g.tick();
+    assert.deepEqual(requests[2], { publisher: 'kraken_tick', session: 's1', first: 6, last: 9 });
+    assert.equal(g.snapshot().requests_repeated, 2);
+    advance(2000);
+    g.tick();
+    assert.deepEqual(
+      lost.map((l) => [l.first, l.last, l.cause]),
+      [[6, 9, 'no_answer']],
+    );
+    assert.equal(take(), '1,2,3,4,5,gap6,10');
+  });
+});
+
 describe('GapRecovery: in-order release', () => {
   it('releases at once when nothing is missing', () => {
     const { g, take, requests } = setup();
@@ -68,6 +98,7 @@ describe('GapRecovery: in-order release', () => {
       records_unrecovered: 0,
       held: 0,
       duplicates: 1,
+      requests_repeated: 0,
     });
     g.accept(rec(7)); // a late duplicate
     assert.equal(g.snapshot().duplicates, 2);

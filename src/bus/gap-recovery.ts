@@ -42,6 +42,11 @@ export interface GapRecoveryOptions {
   holdTimeoutMs: number;
   /** Most records held back behind open holes (over all sessions); past it the oldest hole is given up. */
   maxHeldRecords: number;
+  /**
+   * Ask again for what is still missing of a hole after this long without progress (a request or its
+   * answer can be lost: a reconnect, a full queue); default a third of holdTimeoutMs, at most 5 s.
+   */
+  retryAfterMs?: number;
   /** Monotonic ms. */
   nowMs: () => number;
   onRequest: (req: RecoveryRequest) => void;
@@ -60,6 +65,8 @@ export interface GapRecoveryStats {
   held: number;
   /** Live or retransmitted records dropped because their seq was already released or given up. */
   duplicates: number;
+  /** Requests repeated for holes without progress. */
+  requests_repeated: number;
 }
 
 interface Hole {
@@ -67,6 +74,8 @@ interface Hole {
   last: number;
   deadline: number;
   lost: boolean;
+  /** When it was last asked for, or last made progress (monotonic ms). */
+  askedAtMs: number;
 }
 
 interface SessionState {
@@ -93,9 +102,13 @@ export class GapRecovery {
     gaps_unrecovered: 0,
     records_unrecovered: 0,
     duplicates: 0,
+    requests_repeated: 0,
   };
+  private readonly retryAfterMs: number;
 
-  constructor(private readonly opts: GapRecoveryOptions) {}
+  constructor(private readonly opts: GapRecoveryOptions) {
+    this.retryAfterMs = opts.retryAfterMs ?? Math.min(5000, opts.holdTimeoutMs / 3);
+  }
 
   /** A session last released up to `last` by an earlier run of this process. */
   seed(session: string, publisher: string, last: number): void {
@@ -124,7 +137,8 @@ export class GapRecovery {
   private openHole(session: string, s: SessionState, first: number, last: number): void {
     const from = Math.max(first, s.maxSeen + 1, s.next);
     if (from > last) return;
-    s.holes.push({ first: from, last, deadline: this.opts.nowMs() + this.opts.holdTimeoutMs, lost: false });
+    const now = this.opts.nowMs();
+    s.holes.push({ first: from, last, deadline: now + this.opts.holdTimeoutMs, lost: false, askedAtMs: now });
     s.maxSeen = last;
     this.opts.onRequest({ publisher: s.publisher, session, first: from, last });
   }
@@ -214,8 +228,12 @@ export class GapRecovery {
   }
 
   private touch(s: SessionState): void {
-    const d = this.opts.nowMs() + this.opts.holdTimeoutMs;
-    for (const h of s.holes) h.deadline = d;
+    const now = this.opts.nowMs();
+    const d = now + this.opts.holdTimeoutMs;
+    for (const h of s.holes) {
+      h.deadline = d;
+      h.askedAtMs = now;
+    }
   }
 
   private release(s: SessionState, r: BusRecord): void {
@@ -243,8 +261,17 @@ export class GapRecovery {
       }
       const hole = s.holes.find((h) => h.first <= s.next && s.next <= h.last);
       const overLimit = this.heldTotal > this.opts.maxHeldRecords;
-      const expired = !hole || this.opts.nowMs() >= hole.deadline || overLimit;
-      if (!expired) break;
+      const now = this.opts.nowMs();
+      const expired = !hole || now >= hole.deadline || overLimit;
+      if (!expired) {
+        if (now - hole.askedAtMs >= this.retryAfterMs) {
+          // No progress for a while: ask again for what is still missing of it.
+          hole.askedAtMs = now;
+          this.stats.requests_repeated++;
+          this.opts.onRequest({ publisher: s.publisher, session, first: s.next, last: hole.last });
+        }
+        break;
+      }
       let end = hole ? hole.last : s.maxSeen;
       for (const k of s.held.keys()) if (k > s.next && k - 1 < end) end = k - 1;
       this.lose(session, s, s.next, end, overLimit ? 'hold_limit' : 'no_answer');

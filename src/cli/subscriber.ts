@@ -411,6 +411,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       unrecovered_records: (r?.records_unrecovered ?? 0) + unmanaged.records,
       held_records: r?.held ?? 0,
       duplicate_records: r?.duplicates ?? 0,
+      repeated_requests: r?.requests_repeated ?? 0,
     };
   };
   mirrorCounter(
