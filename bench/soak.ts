@@ -392,7 +392,9 @@ try {
       .map(([k, e]) => `${k} ${Math.round(e.first ?? 0)}->${Math.round(e.last)} (${Math.round(e.max)})`)
       .join(', ')}`,
   );
-  rmSync(dir, { recursive: true, force: true });
+  // A loss keeps the evidence: every service's log and the run dir.
+  if (lost !== 0) log(`lost ${lost}: logs and run files kept in ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
   console.log(
     `soak minutes=${minutes} published=${published} stored=${stored} lost=${lost} max_rss_mb=${Math.round(maxRss)} rss_growth_mb=${Math.round(last - first)}`,
   );
