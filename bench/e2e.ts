@@ -8,12 +8,13 @@
  * in a temp dir; each publisher's simulator at R/5 messages/s, `max` = ratePerS 0), a measured
  * window of N seconds, then `nbpy stop --json`. Measures published and persisted rates (total and per
  * topic), records lost (per publisher session: last_seq from /health and the session files, against
- * the points stored for that session, counted after the stop), receive-to-queryable latency of
- * records sampled from the bus, CPU seconds and peak RSS per process, start and stop times.
+ * the points stored for that session, counted after the stop and after replaying any spool a
+ * subscriber left), receive-to-queryable latency of records sampled from the bus, CPU seconds and
+ * peak RSS per process, start and stop times.
  * See docs/PERFORMANCE.md for the method.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -409,7 +410,13 @@ export async function run(args: string[]): Promise<string> {
     }
 
   // Stored per session, counted after the stop (everything flushed).
-  const stored = o.store === 'influxdb' ? await countInflux(raw, dir) : await countEmbedded(raw);
+  // Records a subscriber spooled because the store could not keep up are durable, not lost: each
+  // subscriber with a spool left is run once more (publishers stopped, store up) until its spool is
+  // replayed, so the count below includes them. How much and how long is in the report.
+  const spoolReplay: Json[] = [];
+  const replay = () => replaySpools(raw, configPath, spoolReplay);
+  const stored = o.store === 'influxdb' ? await countInflux(raw, dir, replay) : (await replay(), await countEmbedded(raw));
+  if (spoolReplay.length) log(`replayed spools before counting: ${JSON.stringify(spoolReplay)}`);
   const perTopic: Record<string, Json> = {};
   let publishedTotal = 0;
   let storedTotal = 0;
@@ -510,6 +517,7 @@ export async function run(args: string[]): Promise<string> {
     stored_total: storedTotal,
     lost,
     lost_at_session_start: lostAtStart,
+    spool_replayed_after_stop: spoolReplay,
     per_topic: perTopic,
     sessions: Object.fromEntries(sessions),
     latency,
@@ -569,7 +577,45 @@ function add(out: Map<string, Counted>, session: string, n: number, minSeq: numb
 }
 
 /** Points per publisher session in InfluxDB: a private influxd on the stopped system's data dir. */
-async function countInflux(raw: Json, dir: string): Promise<Map<string, Counted>> {
+/** Bytes in a directory tree (0 when it does not exist). */
+function treeBytes(d: string): number {
+  if (!existsSync(d)) return 0;
+  let n = 0;
+  for (const e of readdirSync(d, { withFileTypes: true })) {
+    const p = join(d, e.name);
+    n += e.isDirectory() ? treeBytes(p) : statSync(p).size;
+  }
+  return n;
+}
+
+/** Run each subscriber that has a spool left until it has written it all to the store, then stop it. */
+async function replaySpools(raw: Json, configPath: string, out: Json[]): Promise<void> {
+  for (const s of raw.subscribers as Json[]) {
+    const bytes = treeBytes(join(raw.dataDir, 'spool', s.name));
+    if (bytes === 0) continue;
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [nbpyBin, 'subscriber', 'run', s.name, '--config', configPath], { stdio: 'ignore' });
+    const exited = new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+    let done = false;
+    const deadline = Date.now() + 600_000;
+    while (!done && Date.now() < deadline && child.exitCode === null) {
+      await sleep(500);
+      const h = await getJson(s.port, '/health').catch(() => undefined);
+      done = h !== undefined && h.store_up && h.spool_bytes === 0 && h.queue_depth === 0;
+    }
+    child.kill('SIGTERM');
+    await exited;
+    const left = treeBytes(join(raw.dataDir, 'spool', s.name));
+    out.push({
+      subscriber: s.name,
+      spool_mb: +(bytes / 1e6).toFixed(1),
+      seconds: +((performance.now() - t0) / 1000).toFixed(1),
+      left_mb: +(left / 1e6).toFixed(1),
+    });
+  }
+}
+
+async function countInflux(raw: Json, dir: string, beforeCounting: () => Promise<void>): Promise<Map<string, Counted>> {
   const conf = join(raw.dataDir, 'influxdb', 'influxd.conf');
   const url: string = raw.backing.influxdb.url;
   const child = spawn('influxd', ['run', '-config', conf], { stdio: 'ignore' });
@@ -585,6 +631,7 @@ async function countInflux(raw: Json, dir: string): Promise<Map<string, Counted>
       if (Date.now() > deadline) throw new Error(`influxd on ${dir} did not come back for counting`);
       await sleep(100);
     }
+    await beforeCounting();
     const db: string = raw.influxdb.database;
     const q = async (s: string): Promise<Json> =>
       (await fetch(`${url}/query?db=${db}&q=${encodeURIComponent(s)}`, { signal: AbortSignal.timeout(120_000) })).json();

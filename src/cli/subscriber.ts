@@ -31,6 +31,7 @@ import { curveClientKeys } from '../bus/curve.js';
 import { SequenceTracker } from '../core/sequence.js';
 import { GapRecovery, type LostCause } from '../bus/gap-recovery.js';
 import { DurableWatermark } from '../bus/durable-watermark.js';
+import { StopDrain } from '../bus/stop-drain.js';
 import { RetransmitClient } from '../bus/retransmit.js';
 import { createRegistry, mirrorCounter, mirrorGauge, startStatusServer } from '../health/status-server.js';
 import { HEALTH_MEASUREMENT_SCHEMA, HealthWriter, RateMeter } from './health-writer.js';
@@ -49,10 +50,10 @@ import { loadFromCommand, table, wantsJson, printJson } from './common.js';
 /** How often a subscriber writes its pipeline health points (`influxdb.healthMeasurement`), ms. */
 export const HEALTH_POINT_INTERVAL_MS = 10_000;
 
-/** Why a range could not be recovered, for the log line (GapRecovery's causes). */
 /** A publisher silent this long during a stop has nothing more in flight for this subscriber. */
 const DRAIN_QUIET_MS = 500;
 
+/** Why a range could not be recovered, for the log line (GapRecovery's causes). */
 const LOST_CAUSE_TEXT: Record<LostCause, string> = {
   not_in_journal: 'no longer in the publisher journal; a larger publishers[].journal keeps more',
   no_answer: 'no answer from the publisher within recovery.holdTimeoutMs',
@@ -538,29 +539,27 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   // of shutdown.phaseTimeoutMs; what the store cannot take meanwhile goes to the spool.
   let resolveStop: () => void = () => {};
   const stopped = new Promise<void>((r) => (resolveStop = r));
-  const lastFromPublisher = new Map<string, number>();
-  const caughtUp = new Set<string>();
-  let drainStartMs = 0;
-  let drainStartUs = 0;
+  const drain = new StopDrain({
+    publishers: pubs.map((p) => p.name),
+    quietMs: DRAIN_QUIET_MS,
+    maxMs: Math.max(DRAIN_QUIET_MS * 2, cfg.shutdown.phaseTimeoutMs / 3),
+  });
   let drainTimer: NodeJS.Timeout | undefined;
-  const drainMaxMs = Math.max(DRAIN_QUIET_MS * 2, cfg.shutdown.phaseTimeoutMs / 3);
-  const drained = (): boolean => {
-    const now = clock.monoMs();
-    if (now - drainStartMs >= drainMaxMs) {
-      log.warn({ waited_ms: Math.round(now - drainStartMs) }, 'stopping: publishers still sending; bus intake closed at the drain limit');
-      return true;
-    }
-    return pubs.every((p) => caughtUp.has(p.name) || now - Math.max(lastFromPublisher.get(p.name) ?? 0, drainStartMs) >= DRAIN_QUIET_MS);
-  };
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    drainStartMs = clock.monoMs();
-    drainStartUs = clock.nowUs();
+    drain.begin(clock.monoMs(), clock.nowUs());
     log.info({ signal }, 'stopping: reading what the publishers already sent, then flushing what is held');
     pipeline.drainToSpool();
     drainTimer = setInterval(() => {
-      if (!drained()) return;
+      const now = clock.monoMs();
+      const state = drain.state(now);
+      if (state === 'reading') return;
+      if (state === 'limit')
+        log.warn(
+          { waited_ms: Math.round(drain.elapsedMs(now)), still_sending: drain.pending(now) },
+          'stopping: publishers still sending; bus intake closed at the drain limit',
+        );
       clearInterval(drainTimer);
       bus.close();
     }, 50);
@@ -578,10 +577,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       const data: BusRecord[] = [];
       const now = clock.monoMs();
       for (const r of batch) {
-        if (stopping) {
-          lastFromPublisher.set(r.publisher, now);
-          if (r.kind === 'heartbeat' && r.ts_event_us >= drainStartUs) caughtUp.add(r.publisher);
-        }
+        drain.observe(r, now);
         const managed = recovery !== undefined && retransmitters.has(r.publisher);
         for (const ev of tracker.observe(r, covers)) {
           if (ev.type === 'gap' && ev.first !== undefined && ev.last !== undefined) {
@@ -657,7 +653,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   // What is left of the phase after the drain, less a quarter for the spool and the exit.
   const phaseMs = cfg.shutdown.phaseTimeoutMs;
   const t0 = clock.monoMs();
-  const flushMs = Math.max(phaseMs / 3, phaseMs * 0.75 - (drainStartMs ? t0 - drainStartMs : 0));
+  const flushMs = Math.max(phaseMs / 3, phaseMs * 0.75 - drain.elapsedMs(t0));
   const closed = await pipeline.close({ deadlineMs: flushMs }).then(
     () => true,
     (e: Error) => {

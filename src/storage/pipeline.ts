@@ -31,6 +31,7 @@ import { NbpyError } from '../core/errors.js';
 import type { BusRecord } from '../core/records.js';
 import { Batcher, type BatchSettings } from './batcher.js';
 import type { DropReason, Sink, WriteTarget } from './sink.js';
+import { Overflow } from './overflow.js';
 import { Spool } from './spool.js';
 
 export type PipelineLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
@@ -178,18 +179,9 @@ export class StoragePipeline {
   private spill = false;
   /** Stopping: the caller reads what is left on the bus without waiting; beyond memory it goes to the spool. */
   private draining = false;
-  /**
-   * The store is up but has been slower than intake for `overflowAfterMs`: what memory cannot hold goes
-   * to the spool (as in an outage) instead of making the caller wait longer, since a caller that waits
-   * leaves records in ZeroMQ's queues and the publisher's journal, which are neither durable nor large.
-   * Ends when the memory queue is half empty again.
-   */
-  private overflow = false;
+  /** The store up but slower than intake for `overflowAfterMs`: what memory cannot hold is spooled. */
+  private readonly overflow: Overflow;
   private overflowTimer: { cancel(): void } | undefined;
-  /** Since when the caller has had to wait with the memory queue never back below half (the store not keeping up). */
-  private constrainedSinceMs: number | undefined;
-  private overflowLoggedAtMs = -Infinity;
-  private readonly overflowAfterMs: number;
   private closed = false;
   private waiters: (() => void)[] = [];
   private sleepers = new Set<() => void>();
@@ -228,7 +220,7 @@ export class StoragePipeline {
     this.backoff = opts.backoff ?? { baseMs: 100, maxMs: 30_000 };
     this.random = opts.random ?? Math.random;
     this.onDurable = opts.onDurable ?? (() => {});
-    this.overflowAfterMs = opts.overflowAfterMs ?? 2000;
+    this.overflow = new Overflow(opts.overflowAfterMs ?? 2000);
     this.spool = Spool.open({ dir: opts.spoolDir, maxBytes: opts.spoolMaxBytes, log: this.log });
     if (this.spool.count)
       this.log('info', `spool holds ${this.spool.count} batches (${this.spool.bytes} bytes) from before; replaying them first`, {
@@ -265,7 +257,7 @@ export class StoragePipeline {
    */
   hasCapacity(): boolean {
     if (this.closed || this.draining) return true;
-    if (!this.s.store_up || this.overflow) return this.heldBytes - this.inflightBytes < this.maxHeldBytes;
+    if (!this.s.store_up || this.overflow.active) return this.heldBytes - this.inflightBytes < this.maxHeldBytes;
     return this.heldBytes < this.maxHeldBytes && this.queue.length < this.maxQueued;
   }
 
@@ -282,39 +274,25 @@ export class StoragePipeline {
   /** Resolves once {@link hasCapacity} holds (at once when it already does). */
   waitForCapacity(): Promise<void> {
     if (this.hasCapacity()) return Promise.resolve();
-    const now = this.clock.monoMs();
-    this.constrainedSinceMs ??= now;
-    this.overflowTimer ??= this.clock.setTimeout(
-      () => {
+    const checkInMs = this.overflow.constrained(this.clock.monoMs());
+    if (checkInMs !== undefined && !this.overflowTimer) {
+      this.overflowTimer = this.clock.setTimeout(() => {
         this.overflowTimer = undefined;
-        const since = this.constrainedSinceMs;
-        if (since === undefined || this.overflow || !this.s.store_up || this.closed) return;
-        if (this.clock.monoMs() - since < this.overflowAfterMs) return;
-        this.enterOverflow();
-      },
-      Math.max(0, this.constrainedSinceMs + this.overflowAfterMs - now),
-    );
-    return new Promise((resolve) => this.capacityWaiters.push(resolve));
-  }
-
-  private enterOverflow(): void {
-    this.overflow = true;
-    this.s.overflows++;
-    const now = this.clock.monoMs();
-    if (now - this.overflowLoggedAtMs >= 60_000) {
-      this.overflowLoggedAtMs = now;
-      this.log('warn', `storage: the store is slower than the bus for ${this.overflowAfterMs} ms; spooling what memory cannot hold`, {
-        queue_depth: this.stats().queue_depth,
-      });
+        if (!this.s.store_up || this.closed || !this.overflow.due(this.clock.monoMs())) return;
+        this.s.overflows = this.overflow.count;
+        if (this.overflow.shouldLog(this.clock.monoMs()))
+          this.log('warn', `storage: the store is slower than the bus for ${this.overflow.afterMs} ms; spooling what memory cannot hold`, {
+            queue_depth: this.stats().queue_depth,
+          });
+        this.wakeCapacity();
+      }, checkInMs);
     }
-    this.wakeCapacity();
+    return new Promise((resolve) => this.capacityWaiters.push(resolve));
   }
 
   private wakeCapacity(): void {
     if (this.queue.length * 2 <= this.maxQueued) {
-      // The store keeps up again: back to memory and backpressure.
-      this.overflow = false;
-      this.constrainedSinceMs = undefined;
+      this.overflow.relieved();
       this.overflowTimer?.cancel();
       this.overflowTimer = undefined;
     }
@@ -351,7 +329,7 @@ export class StoragePipeline {
     // full, then the spool, and everything behind the spool once it is in use (outage order).
     const toMemory =
       !this.spill &&
-      (this.s.store_up && !this.draining && !this.overflow
+      (this.s.store_up && !this.draining && !this.overflow.active
         ? true
         : (!this.spoolInUse || this.s.store_up) && this.queue.length < this.maxQueued);
     if (toMemory) {

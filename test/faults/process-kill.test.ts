@@ -61,8 +61,18 @@ test('publisher SIGKILL under load: the killed session is stored up to its last 
       assert.equal(witness.sessions.get(a)?.holes, 0, 'the witness itself missed records');
       const accA = await accountFor(v, a, witness.max(a));
       console.log(`# publisher SIGKILL, killed session: ${describe(accA)}`);
-      const head = assertNoLoss(accA, { firstSession: true });
-      console.log(`# publisher SIGKILL: silent head of the first session: ${head}`);
+      // The one silent loss a SIGKILLed publisher can cause: its ZeroMQ socket hands each message to
+      // every connection's pipe, and the I/O thread writes the connections out one after another, so
+      // the process can die with its last messages written to one connection (the witness's) and not
+      // yet to another (the subscriber's). No one can know of those: the publisher_restart record
+      // (below) says the session ended without a clean stop. Allowed as a tail of at most 250 ms of
+      // publishing, nothing in the middle; everything before it is stored.
+      const silent = assertLossReported(accA, { firstSession: true, tail: true });
+      const tail = accA.unreported.at(-1);
+      const tailLen = tail && tail[1] === accA.published ? tail[1] - tail[0] + 1 : 0;
+      assert.ok(tailLen <= RATE / 4, `the killed session's silent tail is ${tailLen} records: ${describe(accA)}`);
+      assert.equal(accA.reported, 0, `gap reported in the killed session: ${describe(accA)}`);
+      console.log(`# publisher SIGKILL: silent head and tail of the first session: ${silent} (tail ${tailLen})`);
       // Session B: whatever the subscriber missed while reconnecting is reported as a gap (1..k).
       const accB = await accountFor(v, b, fileB.last_seq);
       console.log(`# publisher SIGKILL, new session: ${describe(accB)}`);

@@ -1,0 +1,73 @@
+/**
+ * When a stopping subscriber may close its bus intake. `nbpy stop` stops publishers first; what they
+ * already sent may still sit in ZeroMQ's queues in the subscriber's own process (many seconds of it
+ * behind a slow store), so a subscriber that closed its socket at SIGTERM would lose it. It reads on
+ * until every publisher is either caught up (a heartbeat stamped after the stop began has arrived:
+ * everything sent before it is in) or quiet (nothing from it for `quietMs`: stopped and drained), and
+ * never longer than `maxMs`. Pure state, no I/O: the caller feeds it records and asks on a timer.
+ */
+
+export type DrainState = 'reading' | 'drained' | 'limit';
+
+export interface StopDrainOptions {
+  /** Publisher names this subscriber reads from. */
+  publishers: readonly string[];
+  /** A publisher silent this long during a stop has nothing more in flight for this subscriber. */
+  quietMs: number;
+  /** The most the drain may take (then the intake closes whatever is still coming). */
+  maxMs: number;
+}
+
+/** What the drain needs of a bus record. */
+export interface DrainRecord {
+  publisher: string;
+  kind: string;
+  ts_event_us: number;
+}
+
+export class StopDrain {
+  private startMs = -1;
+  private startUs = 0;
+  private readonly lastSeen = new Map<string, number>();
+  private readonly caughtUp = new Set<string>();
+
+  constructor(private readonly o: StopDrainOptions) {}
+
+  /** The stop began (monotonic ms, wall-clock µs as the publishers stamp heartbeats). Idempotent. */
+  begin(nowMs: number, nowUs: number): void {
+    if (this.startMs >= 0) return;
+    this.startMs = nowMs;
+    this.startUs = nowUs;
+  }
+
+  get started(): boolean {
+    return this.startMs >= 0;
+  }
+
+  /** A record read from the bus at `nowMs`; ignored before the stop began. */
+  observe(r: DrainRecord, nowMs: number): void {
+    if (this.startMs < 0) return;
+    this.lastSeen.set(r.publisher, nowMs);
+    if (r.kind === 'heartbeat' && r.ts_event_us >= this.startUs) this.caughtUp.add(r.publisher);
+  }
+
+  /** Milliseconds since the stop began (0 before). */
+  elapsedMs(nowMs: number): number {
+    return this.startMs < 0 ? 0 : nowMs - this.startMs;
+  }
+
+  state(nowMs: number): DrainState {
+    if (this.startMs < 0) return 'reading';
+    if (nowMs - this.startMs >= this.o.maxMs) return 'limit';
+    const settled = (p: string) =>
+      this.caughtUp.has(p) || nowMs - Math.max(this.lastSeen.get(p) ?? this.startMs, this.startMs) >= this.o.quietMs;
+    return this.o.publishers.every(settled) ? 'drained' : 'reading';
+  }
+
+  /** Publishers neither caught up nor quiet yet (for the log line at the limit). */
+  pending(nowMs: number): string[] {
+    return this.o.publishers.filter(
+      (p) => !this.caughtUp.has(p) && nowMs - Math.max(this.lastSeen.get(p) ?? this.startMs, this.startMs) < this.o.quietMs,
+    );
+  }
+}
