@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeReply, decodeRequest, encodeReply, encodeRequest } from './retransmit.js';
+import { Router } from 'zeromq';
+import { decodeReply, decodeRequest, encodeReply, encodeRequest, RetransmitClient } from './retransmit.js';
+import { freePort } from '../../test/support/ports.js';
 import { wireInt } from './codec.js';
 import type { BusRecord } from '../core/records.js';
 
@@ -52,4 +54,46 @@ test('a reply chunk round-trips records and unavailable ranges', () => {
   const buf = encodeReply({ ...reply, unavailable: [[BIG, BIG]] });
   assert.ok(buf.includes(INT64_2_40) && !buf.includes(FLOAT64_2_40), buf.toString('hex'));
   assert.deepEqual(decodeReply(buf), { ...reply, unavailable: [[BIG, BIG]] });
+});
+
+test('a client whose requests get no reply at all opens a new connection for the next one', async () => {
+  const endpoint = `tcp://127.0.0.1:${await freePort()}`;
+  const router = new Router({ linger: 0 });
+  await router.bind(endpoint);
+  let now = 0;
+  const replies: number[] = [];
+  const resets: number[] = [];
+  const client = new RetransmitClient({
+    endpoint,
+    resetAfterMs: 8000,
+    nowMs: () => now,
+    onReply: (r) => replies.push(r.id),
+    onReset: (waited) => resets.push(waited),
+  });
+  try {
+    client.request('s', 1, 10);
+    const [idA, reqA] = await router.receive();
+    assert.deepEqual(decodeRequest(reqA!), { id: 1, session: 's', first: 1, last: 10 });
+    now = 5000; // the caller's first repeat: not yet
+    client.request('s', 1, 10);
+    const [idA2] = await router.receive();
+    assert.ok(idA2!.equals(idA!), 'same connection');
+    now = 10_000; // the second repeat: nothing came back for 10 s
+    client.request('s', 1, 10);
+    const [idB, reqB] = await router.receive();
+    assert.ok(!idB!.equals(idA!), 'a new connection (a new routing id)');
+    assert.deepEqual(resets, [10_000]);
+    await router.send([idB!, encodeReply({ ...decodeRequest(reqB!), records: [], unavailable: [[1, 10]], done: true })]);
+    for (let i = 0; i < 100 && replies.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(replies, [3]);
+    // A reply arrived: an answered client is not reset, however long the next request comes after.
+    now = 60_000;
+    client.request('s', 11, 12);
+    const [idC] = await router.receive();
+    assert.ok(idC!.equals(idB!));
+    assert.deepEqual(client.stats, { requests: 4, sent: 4, replies: 1, resets: 1 });
+  } finally {
+    await client.close();
+    router.close();
+  }
 });

@@ -213,41 +213,76 @@ export interface RetransmitClientOptions {
   onError?: (err: Error) => void;
   /** CURVE client keys (config bus.curve); without the server's public key no request gets through. */
   curve?: CurveClientKeys;
+  /**
+   * A request asked while an earlier one has had no reply chunk at all for this long opens a new
+   * connection first (the old socket is closed), in case the old one is wedged. Default 8 s: above the
+   * gap recovery's repeat interval, so the second repeat of an unanswered request goes out afresh.
+   */
+  resetAfterMs?: number;
+  /** Called when the connection is replaced (for the log). */
+  onReset?: (waitedMs: number) => void;
+  /** Monotonic ms (tests). */
+  nowMs?: () => number;
+}
+
+export interface RetransmitClientStats {
+  /** Requests asked for. */
+  requests: number;
+  /** Requests handed to ZeroMQ (the send resolved). */
+  sent: number;
+  /** Reply chunks received. */
+  replies: number;
+  /** Times the connection was replaced because nothing answered (resetAfterMs). */
+  resets: number;
 }
 
 /** The subscriber's side: one per publisher it reads. */
 export class RetransmitClient {
-  private readonly sock: Dealer;
+  private sock!: Dealer;
   private nextId = 1;
-  private loop: Promise<void>;
+  private readonly loops = new Set<Promise<void>>();
   private sending: Promise<void> = Promise.resolve();
-  requests = 0;
+  private closing = false;
+  /** Since when a request has been waiting with no reply chunk since (undefined: nothing waiting). */
+  private waitingSinceMs: number | undefined;
+  private readonly nowMs: () => number;
+  readonly stats: RetransmitClientStats = { requests: 0, sent: 0, replies: 0, resets: 0 };
 
   constructor(private readonly opts: RetransmitClientOptions) {
-    this.sock = new Dealer({
+    this.nowMs = opts.nowMs ?? (() => performance.now());
+    this.open();
+  }
+
+  private open(): void {
+    const sock = new Dealer({
       linger: 0,
       maxMessageSize: 64 * 1024 * 1024,
       receiveHighWaterMark: 10_000,
       reconnectInterval: 100,
       reconnectMaxInterval: 1000,
-      ...curveClientSocketOptions(opts.curve),
+      ...curveClientSocketOptions(this.opts.curve),
     });
-    this.sock.connect(opts.endpoint);
-    this.loop = this.run();
+    sock.connect(this.opts.endpoint);
+    this.sock = sock;
+    this.sending = Promise.resolve();
+    const loop: Promise<void> = this.run(sock).finally(() => this.loops.delete(loop));
+    this.loops.add(loop);
   }
 
-  private async run(): Promise<void> {
-    while (!this.sock.closed) {
+  private async run(sock: Dealer): Promise<void> {
+    while (!sock.closed) {
       let frames: Buffer[];
       try {
-        frames = await this.sock.receive();
+        frames = await sock.receive();
       } catch (e) {
-        if (this.sock.closed) return;
+        if (sock.closed) return;
         this.opts.onError?.(e as Error);
         continue;
       }
       const payload = frames[frames.length - 1];
       if (!payload) continue;
+      this.stats.replies++;
+      this.waitingSinceMs = undefined;
       try {
         this.opts.onReply(decodeReply(payload));
       } catch (e) {
@@ -258,22 +293,41 @@ export class RetransmitClient {
 
   /** Ask for `first..last` of `session`; replies arrive through `onReply`. Returns the request id. */
   request(session: string, first: number, last: number): number {
+    if (this.closing) return 0;
+    const now = this.nowMs();
+    const resetAfterMs = this.opts.resetAfterMs ?? 8000;
+    if (this.waitingSinceMs !== undefined && now - this.waitingSinceMs >= resetAfterMs) {
+      // Nothing has come back for a while although we asked: start over on a new connection (a reply
+      // to the old one is lost with it, which the caller's repeat covers).
+      const waited = now - this.waitingSinceMs;
+      this.sock.close();
+      this.stats.resets++;
+      this.waitingSinceMs = undefined;
+      this.open();
+      this.opts.onReset?.(waited);
+    }
+    this.waitingSinceMs ??= now;
     const id = this.nextId++;
-    this.requests++;
+    this.stats.requests++;
     // DEALER queues while connecting; a publisher that is gone never answers and the hold deadline
     // of the caller settles it.
     // One send at a time on a zeromq.js socket: requests queue behind each other.
     const msg = encodeRequest({ id, session, first, last });
+    const sock = this.sock;
     this.sending = this.sending
-      .then(() => this.sock.send(msg))
+      .then(() => sock.send(msg))
+      .then(() => {
+        this.stats.sent++;
+      })
       .catch((e: Error) => {
-        if (!this.sock.closed) this.opts.onError?.(e);
+        if (!sock.closed) this.opts.onError?.(e);
       });
     return id;
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (!this.sock.closed) this.sock.close();
-    await this.loop;
+    await Promise.all([...this.loops]);
   }
 }

@@ -317,6 +317,11 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
             releaseRecovered();
           },
           onError: (e) => log.warn({ publisher: p.name }, `retransmission reply skipped: ${e.message}`),
+          onReset: (waitedMs) =>
+            log.warn(
+              { publisher: p.name, waited_ms: Math.round(waitedMs) },
+              'retransmission: no reply to a request; asking again on a new connection',
+            ),
           curve: curveKeys,
         }),
       );
@@ -425,6 +430,9 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   mirrorCounter(registry, 'nbpy_bus_gaps_unrecovered_total', 'sequence gaps stored as gap records', () => rs().unrecovered_gaps);
   mirrorCounter(registry, 'nbpy_bus_records_unrecovered_total', 'records lost inside stored sequence gaps', () => rs().unrecovered_records);
   mirrorGauge(registry, 'nbpy_bus_records_held', 'records held back behind open sequence holes', () => rs().held_records);
+  mirrorCounter(registry, 'nbpy_retransmit_resets_total', 'retransmission connections replaced after no reply', () =>
+    [...retransmitters.values()].reduce((n, c) => n + c.stats.resets, 0),
+  );
 
   let ready = false;
   let stopping = false;
@@ -456,6 +464,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       seq_missing: tracker.missing,
       seq_gap_records: seqGapRecords,
       ...rs(),
+      retransmit: Object.fromEntries([...retransmitters].map(([pub, c]) => [pub, { ...c.stats }])),
       decode_errors: bus.stats.decode_errors,
       sessions: tracker.sessionCount(),
       endpoints,

@@ -130,6 +130,7 @@ async function pauseRun(stack: Stack, ratePerS: number, pauseMs: number, minReco
     });
     assert.ok(settled.seq_missing > 0, 'the pause made the bus drop records');
 
+    const pubFinal = await pubStatus().catch(() => undefined);
     await stop(pub);
     const last = Number(pub.lines.find((l) => l.msg === 'publisher stopped')?.last_seq);
     assert.ok(last > 0, 'publisher reported its last seq');
@@ -158,6 +159,9 @@ async function pauseRun(stack: Stack, ratePerS: number, pauseMs: number, minReco
         .filter((l) => /retransmission/.test(String(l.msg)))
         .slice(0, 10)
         .map((l) => `publisher: ${String(l.msg)} ${l.first}..${l.last} records=${l.records} unavailable=${l.unavailable}`),
+      ...sub.lines.filter((l) => /new connection/.test(String(l.msg))).map((l) => `subscriber: ${String(l.msg)}`),
+      `subscriber retransmit ${JSON.stringify(final.retransmit)}`,
+      `publisher journal ${JSON.stringify(pubFinal?.journal)}`,
     ].join('; ');
     return { session, last, stored, health: final, lostLog };
   } finally {
