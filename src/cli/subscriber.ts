@@ -236,6 +236,8 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     target,
     batchSize: sc.batchSize,
     flushIntervalMs: sc.flushIntervalMs,
+    // The first batch after a start goes at once (`nbpy start` validates that data reaches the store).
+    firstBatchMs: 100,
     maxBatchBytes: sc.maxBatchBytes,
     maxHeldBytes: sc.maxHeldBytes,
     spoolDir: spoolDirFor(cfg, name),

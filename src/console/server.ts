@@ -19,8 +19,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -104,7 +105,11 @@ export type ConsoleStateBody = ReturnType<ConsoleModel['snapshot']> & {
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-const STATIC_DIR = fileURLToPath(new URL('./static/', import.meta.url));
+/** Next to this module (src/, tsc's dist/console/), or dist/console/static seen from the bundle in dist/bin/ or dist/bin/chunks/. */
+const STATIC_DIR = ['./static/', '../console/static/', '../../console/static/']
+  .map((rel) => new URL(rel, import.meta.url))
+  .map((u) => fileURLToPath(u))
+  .find((d) => existsSync(join(d, 'index.html')))!;
 const STATIC_FILES: Record<string, string> = {
   '/': 'index.html',
   '/index.html': 'index.html',

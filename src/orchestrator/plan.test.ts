@@ -31,15 +31,14 @@ test('phases run in dependency order', () => {
   );
 });
 
-test('subscribers start before publishers; publishers stop first; --only selects a subset', () => {
+test('subscribers and the console start before publishers; publishers stop first; --only selects a subset', () => {
   const plan = servicePlan(demo);
   const start = serviceStartOrder(plan);
-  assert.deepEqual(start[0], plan.subscribers);
-  assert.deepEqual(start[1], plan.publishers);
-  assert.equal(start[2], 'console');
+  assert.deepEqual(start, [[...plan.subscribers, 'console'], plan.publishers]);
   assert.deepEqual(shutdownOrder(plan, true), [plan.publishers, plan.subscribers, 'console', 'influxdb']);
   const only = servicePlan(demo, ['kraken_tick', 'kraken_influxdb_tick']);
   assert.deepEqual(only, { subscribers: ['kraken_influxdb_tick'], publishers: ['kraken_tick'], console: false, needsInflux: false });
+  assert.deepEqual(serviceStartOrder(only), [['kraken_influxdb_tick'], ['kraken_tick']]);
   const specs = serviceSpecs(demo, '/x/config.json', { execPath: '/node', execArgv: ['--import', 'tsx'], script: '/nbpy.ts' }, only, 5000);
   assert.deepEqual(specs[1]!.args, ['--import', 'tsx', '/nbpy.ts', 'publisher', 'run', 'kraken_tick', '--config', '/x/config.json']);
 });

@@ -100,9 +100,10 @@ export function serviceSpecs(
 
 /** Start order inside the services phase: subscribers first (so the first records are not missed), then publishers, then the console. */
 export function serviceStartOrder(plan: ServicePlan): ManagerPhase[] {
-  return [plan.subscribers, plan.publishers, ...(plan.console ? [CONSOLE_SERVICE] : [])].filter((p) =>
-    Array.isArray(p) ? p.length > 0 : true,
-  );
+  // The readers (subscribers and the console) start together, before the publishers: each sees the
+  // first records, and the console does not start late on cores the running publishers already fill.
+  const readers = [...plan.subscribers, ...(plan.console ? [CONSOLE_SERVICE] : [])];
+  return [readers, plan.publishers].filter((p) => p.length > 0);
 }
 
 /** Shutdown: publishers first, then subscribers drain and flush, then the console, then InfluxDB if nbpy owns it. */

@@ -53,3 +53,23 @@ test('manual flush and the age timer is cancelled by a size flush', () => {
   b.flush();
   assert.deepEqual(out[1], { items: [9], cause: 'manual' });
 });
+
+test('firstBatchMs: the first batch goes early, every later one at flushIntervalMs', () => {
+  const clock = new FakeClock();
+  const out: { items: number[]; cause: FlushCause }[] = [];
+  const b = new Batcher<number>(
+    { batchSize: 100, flushIntervalMs: 1000, maxBatchBytes: 1e9, firstBatchMs: 100 },
+    clock,
+    (items, _b, cause) => out.push({ items, cause }),
+  );
+  b.add(1);
+  clock.advance(99);
+  assert.equal(out.length, 0);
+  clock.advance(1);
+  assert.deepEqual(out, [{ items: [1], cause: 'age' }]);
+  b.add(2);
+  clock.advance(999);
+  assert.equal(out.length, 1, 'the second batch waits the full interval');
+  clock.advance(1);
+  assert.deepEqual(out[1], { items: [2], cause: 'age' });
+});

@@ -12,6 +12,11 @@ export interface BatchSettings {
   flushIntervalMs: number;
   /** Estimated bytes per batch at most (a single larger item still makes a batch of its own). */
   maxBatchBytes: number;
+  /**
+   * Age at which the very first batch goes (when shorter than `flushIntervalMs`): a service just
+   * started shows in the store at once, not a flush interval later. Default: `flushIntervalMs`.
+   */
+  firstBatchMs?: number;
 }
 
 export type FlushCause = 'size' | 'bytes' | 'age' | 'manual';
@@ -20,6 +25,7 @@ export class Batcher<T> {
   private items: T[] = [];
   private bytes = 0;
   private timer: { cancel(): void } | undefined;
+  private first = true;
 
   constructor(
     private readonly settings: BatchSettings,
@@ -38,7 +44,11 @@ export class Batcher<T> {
     if (this.items.length > 0 && this.bytes + size > this.settings.maxBatchBytes) this.emit('bytes');
     this.items.push(item);
     this.bytes += size;
-    if (this.items.length === 1) this.timer = this.clock.setTimeout(() => this.emit('age'), this.settings.flushIntervalMs);
+    if (this.items.length === 1) {
+      const { flushIntervalMs, firstBatchMs } = this.settings;
+      const ageMs = this.first ? Math.min(firstBatchMs ?? flushIntervalMs, flushIntervalMs) : flushIntervalMs;
+      this.timer = this.clock.setTimeout(() => this.emit('age'), ageMs);
+    }
     if (this.items.length >= this.settings.batchSize) this.emit('size');
     else if (this.bytes >= this.settings.maxBatchBytes) this.emit('bytes');
   }
@@ -61,6 +71,7 @@ export class Batcher<T> {
   private emit(cause: FlushCause): void {
     this.timer?.cancel();
     this.timer = undefined;
+    this.first = false;
     const items = this.items;
     const bytes = this.bytes;
     this.items = [];
