@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- e2e [--seconds N] [--rate R|max] [--store influxdb|embedded] [--report FILE]
  *   [--flush-ms N] [--kraken-symbols N] [--betfair-markets N] [--betfair-full-depth] [--profile DIR]
- *   [--no-build] [--keep] [--no-latency]`
+ *   [--no-build] [--keep] [--no-latency] [--warmup S] [--settle S]`
  *
  * The whole system as a user runs it: `nbpy start --json` on a config derived from config/demo.json
  * (private influxd by the process provider on a free port, or the embedded store; data/run/log dirs
@@ -46,6 +46,8 @@ export interface E2eOptions {
   build: boolean;
   keep: boolean;
   warmupS: number;
+  /** After the warm-up, wait at most this long for the start-up backlog to clear before the window. */
+  settleS: number;
   /** Probe the store for sampled records (receive-to-queryable latency); off to measure without the probes' load. */
   latency: boolean;
 }
@@ -72,6 +74,7 @@ export function parseArgs(args: string[]): E2eOptions {
     build: !args.includes('--no-build'),
     keep: args.includes('--keep'),
     warmupS: num('--warmup') ?? 3,
+    settleS: num('--settle') ?? 15,
     latency: !args.includes('--no-latency'),
   };
 }
@@ -353,8 +356,25 @@ export async function run(args: string[]): Promise<string> {
   let stopWallS = 0;
   const timeline: Json[] = [];
   let windowS = 0;
+  let settled = false;
+  let settleS = 0;
   try {
     await sleep(o.warmupS * 1000);
+    // The window starts once the subscribers hold no backlog from the start-up (at most half a
+    // second of the rate, or 1,000 records), so the figures are the steady state; at rates the
+    // machine cannot carry that never happens and the window starts after settleS anyway.
+    const settleT0 = performance.now();
+    while (performance.now() - settleT0 < o.settleS * 1000) {
+      const h = await pollHealth(true);
+      const held = h.subH.reduce((a, x) => a + (x?.queue_depth ?? 0) + (x?.held_records ?? 0) + (x?.spool_bytes ? 1e9 : 0), 0);
+      if (held <= Math.max(1000, o.rate / 2)) {
+        settled = true;
+        break;
+      }
+      await sleep(500);
+    }
+    settleS = (performance.now() - settleT0) / 1000;
+    log(`window starts ${settleS.toFixed(1)} s after the warm-up (${settled ? 'backlog cleared' : 'backlog still there'})`);
     await discover();
     procs.markWindow();
     inWindow.on = true;
@@ -510,6 +530,8 @@ export async function run(args: string[]): Promise<string> {
     options: { ...o, report: undefined },
     machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
     window_s: Math.round(windowS * 10) / 10,
+    settle_s: Math.round(settleS * 10) / 10,
+    settled,
     cpu_window_s: Math.round(cpuWindowS * 10) / 10,
     published_per_s: Math.round(pubRate),
     persisted_per_s: Math.round(persistRate),

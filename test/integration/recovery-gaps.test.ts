@@ -180,6 +180,8 @@ test('(a) subscriber paused 5 s at 20,000 records/s: the journal covers it, ever
   });
   try {
     const { last, stored, health, lostLog } = await pauseRun(stack, 20_000, 5000, true);
+    // In every run's output: whether the retransmission connection had to be replaced (resets).
+    console.log(`# recovery (a): retransmit ${JSON.stringify(health.retransmit)}, repeated requests ${health.repeated_requests}`);
     // From seq 1: the head of the session, published before the subscriber connected, is recovered too.
     assert.deepEqual(stored.gaps, [], `no sequence gap stored (the subscriber said: ${lostLog})`);
     assert.deepEqual(holes(stored.seqs, 1, last).slice(0, 5), [], 'no seq missing in the store');
