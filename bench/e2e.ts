@@ -508,6 +508,8 @@ export async function run(args: string[]): Promise<string> {
     cpu_pct: p.end && p.first && cpuWindowS > 0 ? Math.round(((p.end.cpuS - p.first.cpuS) / cpuWindowS) * 1000) / 10 : null,
     cpu_total_s: p.last ? Math.round(p.last.cpuS * 100) / 100 : null,
     peak_rss_mb: Math.round((p.peakRssBytes / 1048576) * 10) / 10,
+    // Sampled every 0.5 s (no kernel high-water mark for it): RSS without the shared file-backed pages.
+    peak_anon_mb: Math.round((p.peakAnonBytes / 1048576) * 10) / 10,
   }));
   const maxRss = Math.max(0, ...processes.map((p) => p.peak_rss_mb));
 
@@ -569,7 +571,14 @@ export async function run(args: string[]): Promise<string> {
     })),
   );
   console.table(
-    processes.map((p) => ({ process: p.name, kind: p.kind, 'cpu s': p.cpu_s, 'cpu %': p.cpu_pct, 'peak RSS MB': p.peak_rss_mb })),
+    processes.map((p) => ({
+      process: p.name,
+      kind: p.kind,
+      'cpu s': p.cpu_s,
+      'cpu %': p.cpu_pct,
+      'peak RSS MB': p.peak_rss_mb,
+      'peak anon MB': p.peak_anon_mb,
+    })),
   );
   console.log(
     `latency receive -> queryable: p50 ${latency.p50_ms} ms, p99 ${latency.p99_ms} ms, max ${latency.max_ms} ms (${latency.found}/${latency.samples} samples)`,

@@ -18,6 +18,7 @@ test('parseStatusKb reads kB lines as bytes, 0 when absent', () => {
 test('readProc reads this process and nothing for a pid that does not exist', () => {
   const me = readProc(process.pid);
   assert.ok(me && me.peakRssBytes > 0 && me.cpuS >= 0);
+  assert.ok(me.anonBytes > 0 && me.anonBytes < me.rssBytes, 'private memory is part of RSS');
   assert.equal(readProc(2 ** 22 + 7), undefined);
 });
 

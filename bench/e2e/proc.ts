@@ -36,6 +36,8 @@ export interface ProcSample {
   cpuS: number;
   rssBytes: number;
   peakRssBytes: number;
+  /** Private resident memory (RssAnon): RSS less the file-backed pages (the node binary, shared libraries) every process maps alike. */
+  anonBytes: number;
 }
 
 /** One reading, or undefined when the process is gone. */
@@ -47,6 +49,7 @@ export function readProc(pid: number): ProcSample | undefined {
       cpuS: parseStatTicks(stat) / clockTicks(),
       rssBytes: parseStatusKb(status, 'VmRSS'),
       peakRssBytes: parseStatusKb(status, 'VmHWM'),
+      anonBytes: parseStatusKb(status, 'RssAnon'),
     };
   } catch {
     return undefined;
@@ -71,14 +74,14 @@ export function pidsByCmdline(needle: string): number[] {
 export class ProcTracker {
   readonly procs = new Map<
     number,
-    { name: string; kind: string; first?: ProcSample; last?: ProcSample; end?: ProcSample; peakRssBytes: number }
+    { name: string; kind: string; first?: ProcSample; last?: ProcSample; end?: ProcSample; peakRssBytes: number; peakAnonBytes: number }
   >();
   /** performance.now() at {@link markWindow} and {@link markEnd}. */
   windowStartMs?: number;
   windowEndMs?: number;
 
   track(pid: number, name: string, kind: string): void {
-    if (!this.procs.has(pid)) this.procs.set(pid, { name, kind, peakRssBytes: 0 });
+    if (!this.procs.has(pid)) this.procs.set(pid, { name, kind, peakRssBytes: 0, peakAnonBytes: 0 });
   }
 
   sample(): void {
@@ -88,6 +91,7 @@ export class ProcTracker {
       p.first ??= s;
       p.last = s;
       p.peakRssBytes = Math.max(p.peakRssBytes, s.peakRssBytes, s.rssBytes);
+      p.peakAnonBytes = Math.max(p.peakAnonBytes, s.anonBytes);
     }
   }
 
@@ -111,6 +115,7 @@ export class ProcTracker {
       if (s) {
         p.last = s;
         p.peakRssBytes = Math.max(p.peakRssBytes, s.peakRssBytes, s.rssBytes);
+        p.peakAnonBytes = Math.max(p.peakAnonBytes, s.anonBytes);
       }
       p.end = p.last;
     }
