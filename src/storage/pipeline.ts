@@ -204,8 +204,8 @@ export class StoragePipeline {
     lag_ms: 0,
     store_up: true,
     outage_count: 0,
-    write_window: 0,
     overflows: 0,
+    write_window: 0,
   };
 
   constructor(opts: PipelineOptions) {
@@ -279,7 +279,6 @@ export class StoragePipeline {
       this.overflowTimer = this.clock.setTimeout(() => {
         this.overflowTimer = undefined;
         if (!this.s.store_up || this.closed || !this.overflow.due(this.clock.monoMs())) return;
-        this.s.overflows = this.overflow.count;
         if (this.overflow.shouldLog(this.clock.monoMs()))
           this.log('warn', `storage: the store is slower than the bus for ${this.overflow.afterMs} ms; spooling what memory cannot hold`, {
             queue_depth: this.stats().queue_depth,
@@ -307,6 +306,7 @@ export class StoragePipeline {
       ...this.s,
       dropped_by_reason: { ...this.s.dropped_by_reason },
       queue_depth: this.batcher.pending + this.queuedRecords + this.inflightRecords,
+      overflows: this.overflow.count,
       write_window: this.window,
       held_bytes: this.heldBytes,
       spool_bytes: this.spool.bytes,
