@@ -85,6 +85,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
     venue: pc.venue,
     topic: pc.topic,
     sendHwm: pc.sendHwm,
+    batchMs: pc.batchMs,
     curve: curveKeys,
   }).catch((e: Error) => {
     throw new UsageError(

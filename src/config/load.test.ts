@@ -48,6 +48,15 @@ test('a bad port, a duplicate port and an unknown key are all named in one run',
   assert.ok(problems.some((p) => p.startsWith('integration_config.json: publishers[1].colour: unknown key')));
 });
 
+test('a publisher batch window out of range is named with its limit', () => {
+  const c = raw('integration_config.json');
+  c.publishers[0]!.batchMs = 5000;
+  c.publishers[1]!.batchMs = -1;
+  const problems = problemsOf(c);
+  assert.ok(problems.includes('integration_config.json: publishers[0].batchMs: expected at most 1000 ms, got 5000'), problems.join('\n'));
+  assert.ok(problems.includes('integration_config.json: publishers[1].batchMs: expected milliseconds, got -1'), problems.join('\n'));
+});
+
 test('duplicate names and topics, and a subscriber reading a topic nobody publishes', () => {
   const c = raw('integration_config.json') as Record<string, unknown> & {
     publishers: Record<string, unknown>[];

@@ -210,6 +210,14 @@ const publisherCommon = {
     .default({ maxRecords: 200_000, maxAgeMs: 60_000, maxBytes: 128 * 1024 * 1024 }),
   /** ZeroMQ send high-water mark per subscriber (messages, each a batch); past it PUB drops for that subscriber. */
   sendHwm: nonNegativeInt('a message count').default(100_000),
+  /**
+   * Longest a record waits on the publisher for others to share its bus message, ms (0 = only the
+   * records of one event-loop turn). A few ms turn one message per venue message into one per burst,
+   * which every reader pays for per message (docs/PERFORMANCE.md).
+   */
+  batchMs: nonNegativeInt('milliseconds')
+    .max(1000, { error: (iss) => `expected at most 1000 ms, got ${describeValue(iss.input)}` })
+    .default(5),
 };
 
 export const krakenPublisherSchema = z.strictObject({

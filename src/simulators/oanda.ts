@@ -43,6 +43,8 @@ export interface OandaSimulatorStats {
   garbage: number;
   drops: number;
   stalls: number;
+  /** Timers pending on the open streams (a handful per stream; more means they are leaking). */
+  timers: number;
 }
 
 export interface OandaSimulator {
@@ -124,8 +126,17 @@ export async function startOandaSimulator(opts: OandaSimulatorOptions): Promise<
   const faults = opts.faults ?? {};
   const known = new Map<string, InstrumentState>();
   for (const i of opts.instruments) known.set(i, initialMid(i, rnd));
-  const st: OandaSimulatorStats = { connections: 0, active: 0, rejected: 0, prices: 0, heartbeats: 0, garbage: 0, drops: 0, stalls: 0 };
-  const streams = new Set<{ res: http.ServerResponse; stop(): void }>();
+  const st: Omit<OandaSimulatorStats, 'timers'> = {
+    connections: 0,
+    active: 0,
+    rejected: 0,
+    prices: 0,
+    heartbeats: 0,
+    garbage: 0,
+    drops: 0,
+    stalls: 0,
+  };
+  const streams = new Set<{ res: http.ServerResponse; stop(): void; timers(): number }>();
   const sockets = new Set<Socket>();
   let stalledUntil = 0;
   const timers: NodeJS.Timeout[] = [];
@@ -170,14 +181,25 @@ export async function startOandaSimulator(opts: OandaSimulatorOptions): Promise<
     let sent = 0;
     let next = 0;
     const started = performance.now();
-    const local: NodeJS.Timeout[] = [];
+    // This stream's pending timers, so stop() can clear them. A timer leaves the set when it fires:
+    // keeping every timer ever set grew the publisher process by ~150 bytes per tick without bound.
+    const local = new Set<NodeJS.Timeout>();
+    const later = (fn: () => void, ms: number): void => {
+      const t = setTimeout(() => {
+        local.delete(t);
+        fn();
+      }, ms);
+      local.add(t);
+    };
     const handle = {
       res,
+      timers: () => local.size,
       stop() {
         if (stopped) return;
         stopped = true;
         st.active--;
         for (const t of local) clearTimeout(t);
+        local.clear();
         streams.delete(handle);
       },
     };
@@ -223,9 +245,9 @@ export async function startOandaSimulator(opts: OandaSimulatorOptions): Promise<
         st.heartbeats++;
         write(`{"type":"HEARTBEAT","time":"${now()}"}\n`);
       }
-      local.push(setTimeout(heartbeat, heartbeatMs));
+      later(heartbeat, heartbeatMs);
     };
-    local.push(setTimeout(heartbeat, heartbeatMs));
+    later(heartbeat, heartbeatMs);
     if (opts.weekend) return;
 
     if (opts.ratePerS > 0) {
@@ -241,14 +263,14 @@ export async function startOandaSimulator(opts: OandaSimulatorOptions): Promise<
             sendPrice(true);
           }
         } else sent = Math.floor(((performance.now() - started) * opts.ratePerS) / 1000);
-        local.push(setTimeout(tick, tickMs));
+        later(tick, tickMs);
       };
-      local.push(setTimeout(tick, tickMs));
+      later(tick, tickMs);
     } else {
       // As fast as possible, but yield to the event loop between bursts and respect backpressure.
       const burst = () => {
         if (stopped) return;
-        if (stalled()) return void local.push(setTimeout(burst, 5));
+        if (stalled()) return void later(burst, 5);
         for (let i = 0; i < 256; i++) {
           if (!sendPrice(true)) return void res.once('drain', () => setImmediate(burst));
         }
@@ -289,7 +311,7 @@ export async function startOandaSimulator(opts: OandaSimulatorOptions): Promise<
     url: `http://127.0.0.1:${port}`,
     port,
     dropAll,
-    stats: () => ({ ...st }),
+    stats: () => ({ ...st, timers: [...streams].reduce((n, h) => n + h.timers(), 0) }),
     close: async () => {
       for (const t of timers) clearInterval(t);
       dropAll();
