@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- e2e [--seconds N] [--rate R|max] [--store influxdb|embedded] [--report FILE]
- *   [--flush-ms N] [--kraken-symbols N] [--betfair-markets N] [--betfair-full-depth] [--profile DIR]
+ *   [--flush-ms N] [--batch-ms N] [--kraken-symbols N] [--betfair-markets N] [--betfair-full-depth] [--profile DIR]
  *   [--no-build] [--keep] [--no-latency] [--warmup S] [--settle S]`
  *
  * The whole system as a user runs it: `nbpy start --json` on a config derived from config/demo.json
@@ -39,6 +39,8 @@ export interface E2eOptions {
   store: 'influxdb' | 'embedded';
   report: string;
   flushMs?: number;
+  /** Every publisher's bus batch window (publishers[].batchMs); unset = the config's (default 20 ms). */
+  batchMs?: number;
   krakenSymbols?: number;
   betfairMarkets?: number;
   betfairFullDepth: boolean;
@@ -67,6 +69,7 @@ export function parseArgs(args: string[]): E2eOptions {
     store,
     report: get('--report') ?? join(repoRoot, 'artifacts', 'bench-e2e.json'),
     flushMs: num('--flush-ms'),
+    batchMs: num('--batch-ms'),
     krakenSymbols: num('--kraken-symbols'),
     betfairMarkets: num('--betfair-markets'),
     betfairFullDepth: args.includes('--betfair-full-depth'),
@@ -119,6 +122,7 @@ async function makeConfig(o: E2eOptions, dir: string): Promise<Json> {
     if (p.retransmitPort !== undefined) p.retransmitPort = await freePort();
     // ratePerS counts venue messages; a Kraken trade message carries ~1.5 trades (measured), the
     // other simulated feeds one record per message, so the total is close to R records/s.
+    if (o.batchMs !== undefined) p.batchMs = o.batchMs;
     p.source = { ...p.source, ratePerS: p.venue === 'kraken' && p.feed === 'trade' ? Math.round(perPub / 1.5) : perPub };
     if (p.venue === 'kraken' && o.krakenSymbols)
       p.instruments = Array.from({ length: o.krakenSymbols }, (_, i) => (i === 0 ? 'BTC/USD' : i === 1 ? 'ETH/USD' : `X${i}/USD`));
@@ -447,6 +451,8 @@ export async function run(args: string[]): Promise<string> {
     t.published += s.lastSeq;
     t.stored += n;
     t.lost += Math.max(0, s.lastSeq - n);
+    // Of the lost, the seqs the subscribers reported in gap records (e.g. a tail unread at the stop).
+    t.lost_reported = (t.lost_reported ?? 0) + (c?.reported ?? 0);
     // Records never stored at the head of a session (published before any subscriber was connected).
     t.lost_at_session_start = (t.lost_at_session_start ?? 0) + (c ? Math.min(s.lastSeq, c.minSeq - 1) : s.lastSeq);
     t.sessions++;
@@ -455,6 +461,7 @@ export async function run(args: string[]): Promise<string> {
   }
   const lost = Object.values(perTopic).reduce((a: number, t: Json) => a + t.lost, 0);
   const lostAtStart = Object.values(perTopic).reduce((a: number, t: Json) => a + (t.lost_at_session_start ?? 0), 0);
+  const lostReported = Object.values(perTopic).reduce((a: number, t: Json) => a + (t.lost_reported ?? 0), 0);
 
   // Rates over the window, per topic.
   let pubRate = 0;
@@ -473,6 +480,9 @@ export async function run(args: string[]): Promise<string> {
     const t = (perTopic[p.topic] ??= { published: 0, stored: 0, lost: 0, sessions: 0 });
     t.published_per_s = round(d);
     t.frames_per_s = round(rateOf(`pub:${p.name}`, 'frames_in'));
+    // Records per bus message in the window (heartbeats count as messages): what every reader pays per message for.
+    const msgs = rateOf(`pub:${p.name}`, 'messages_out');
+    t.records_per_message = d !== null && msgs ? Math.round((d / msgs) * 10) / 10 : null;
     t.simulated_msgs_per_s = p.source.ratePerS;
     pubRate += d ?? 0;
   });
@@ -541,6 +551,7 @@ export async function run(args: string[]): Promise<string> {
     stored_total: storedTotal,
     lost,
     lost_at_session_start: lostAtStart,
+    lost_reported: lostReported,
     spool_replayed_after_stop: spoolReplay,
     per_topic: perTopic,
     sessions: Object.fromEntries(sessions),
@@ -558,15 +569,19 @@ export async function run(args: string[]): Promise<string> {
   mkdirSync(dirname(o.report), { recursive: true });
   writeFileSync(o.report, JSON.stringify(report, null, 2));
 
-  console.log(`\nend to end, ${o.store}, rate ${o.rate || 'max'}/s, flush ${o.flushMs ?? 1000} ms, window ${report.window_s} s`);
+  console.log(
+    `\nend to end, ${o.store}, rate ${o.rate || 'max'}/s, flush ${o.flushMs ?? 1000} ms, batch ${o.batchMs ?? 'config'} ms, window ${report.window_s} s`,
+  );
   console.table(
     Object.entries(perTopic).map(([topic, t]) => ({
       topic,
       'published/s': t.published_per_s,
       'persisted/s': t.persisted_per_s,
+      'records/msg': t.records_per_message,
       published: t.published,
       stored: t.stored,
       lost: t.lost,
+      'lost, reported': t.lost_reported,
       'lost at start': t.lost_at_session_start,
     })),
   );
@@ -598,6 +613,14 @@ export async function run(args: string[]): Promise<string> {
 interface Counted {
   n: number;
   minSeq: number;
+  /** Seqs named by subscribers' `sequence` gap records (lost, but reported). */
+  reported?: number;
+}
+
+function addReported(out: Map<string, Counted>, session: string, n: number): void {
+  const c = out.get(session) ?? { n: 0, minSeq: Infinity };
+  c.reported = (c.reported ?? 0) + n;
+  out.set(session, c);
 }
 
 function add(out: Map<string, Counted>, session: string, n: number, minSeq: number): void {
@@ -674,6 +697,12 @@ async function countInflux(raw: Json, dir: string, beforeCounting: () => Promise
         const r = await q(`SELECT count("seq"), min("seq") FROM "${db}"."${rp}"."${m}"${where} GROUP BY "session"`);
         for (const s of r.results?.[0]?.series ?? [])
           add(out, s.tags?.session as string, Number(s.values?.[0]?.[1] ?? 0), Number(s.values?.[0]?.[2]));
+        if (m !== raw.influxdb.eventsMeasurement) continue;
+        const g = await q(
+          `SELECT first_missing_seq, last_missing_seq FROM "${db}"."${rp}"."${m}" WHERE "reason" = 'sequence' GROUP BY "session"`,
+        );
+        for (const s of g.results?.[0]?.series ?? [])
+          for (const v of s.values ?? []) addReported(out, s.tags?.session as string, Number(v[2]) - Number(v[1]) + 1);
       }
     }
   } finally {
@@ -701,6 +730,13 @@ async function countEmbedded(raw: Json): Promise<Map<string, Counted>> {
           await conn.runAndReadAll(`SELECT session, count(*)::DOUBLE AS n, min(seq)::DOUBLE AS first FROM "${m}"${where} GROUP BY session`)
         ).getRowObjectsJS();
         for (const r of rows) add(out, String(r.session), Number(r.n), Number(r.first));
+        if (m !== raw.influxdb.eventsMeasurement) continue;
+        const gaps = (
+          await conn.runAndReadAll(
+            `SELECT session, sum(last_missing_seq - first_missing_seq + 1)::DOUBLE AS n FROM "${m}" WHERE reason = 'sequence' GROUP BY session`,
+          )
+        ).getRowObjectsJS();
+        for (const r of gaps) addReported(out, String(r.session), Number(r.n));
       }
     } finally {
       conn.closeSync();

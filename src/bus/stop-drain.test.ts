@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StopDrain } from './stop-drain.js';
+import { StopDrain, unreadAtStop, type FinalSeq } from './stop-drain.js';
 
 const opts = { publishers: ['a', 'b'], quietMs: 500, maxMs: 5000 };
 const rec = (publisher: string, ts_event_us = 0) => ({ publisher, kind: 'ticker', ts_event_us });
@@ -60,4 +60,36 @@ test('begin is idempotent: a second signal does not restart the clock', () => {
   d.begin(0, 0);
   d.begin(3000, 3_000_000);
   assert.equal(d.state(5000), 'limit');
+});
+
+test('unreadAtStop: a cleanly stopped publisher whose tail was never read gives its exact range', () => {
+  const files: Record<string, FinalSeq> = {
+    a: { session: 'sa', last_seq: 1000, clean_stop: true },
+    b: { session: 'sb', last_seq: 500, clean_stop: true },
+  };
+  const read: Record<string, number> = { sa: 740, sb: 500 };
+  assert.deepEqual(
+    unreadAtStop(
+      ['a', 'b'],
+      (p) => files[p],
+      (s) => read[s],
+    ),
+    [{ publisher: 'a', session: 'sa', first: 741, last: 1000 }],
+  );
+});
+
+test('unreadAtStop: nothing for a publisher not cleanly stopped, without a file, or in a session never read', () => {
+  const files: Record<string, FinalSeq> = {
+    running: { session: 's1', last_seq: 900, clean_stop: false },
+    other: { session: 's-new', last_seq: 50, clean_stop: true },
+  };
+  const read: Record<string, number> = { s1: 10, 's-old': 10 };
+  assert.deepEqual(
+    unreadAtStop(
+      ['running', 'other', 'remote'],
+      (p) => files[p],
+      (s) => read[s],
+    ),
+    [],
+  );
 });

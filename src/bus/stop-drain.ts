@@ -71,3 +71,44 @@ export class StopDrain {
     );
   }
 }
+
+/** What a publisher's session file says at the end of a stop drain (only what this needs of it). */
+export interface FinalSeq {
+  session: string;
+  last_seq: number;
+  /** Only a clean stop's file holds the session's final seq; a running or killed publisher's is a lower bound. */
+  clean_stop: boolean;
+}
+
+/** Seqs of a stopped publisher's session that this subscriber never read (first..last, inclusive). */
+export interface UnreadRange {
+  publisher: string;
+  session: string;
+  first: number;
+  last: number;
+}
+
+/**
+ * After the drain: the seqs each publisher published and this subscriber never read, for publishers
+ * that stopped cleanly in a session it was reading. Whatever caused them (the drain limit closed the
+ * intake, or the publisher's linger ran out before its queue reached this subscriber), they are gone:
+ * the publisher's journal ended with its process. `readUpTo(session)` is the highest seq read of the
+ * session (undefined when none was). A publisher still running, killed, on another host (no file), or
+ * in a session this subscriber never read, gives nothing: its final seq is not known here, and a
+ * running publisher's journal still serves the next run.
+ */
+export function unreadAtStop(
+  publishers: readonly string[],
+  finalSeq: (publisher: string) => FinalSeq | undefined,
+  readUpTo: (session: string) => number | undefined,
+): UnreadRange[] {
+  const out: UnreadRange[] = [];
+  for (const publisher of publishers) {
+    const f = finalSeq(publisher);
+    if (!f?.clean_stop) continue;
+    const read = readUpTo(f.session);
+    if (read === undefined || read >= f.last_seq) continue;
+    out.push({ publisher, session: f.session, first: read + 1, last: f.last_seq });
+  }
+  return out;
+}

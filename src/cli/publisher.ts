@@ -3,7 +3,7 @@
  * with heartbeats, a status/metrics endpoint, optional raw-frame recording, and a clean SIGTERM.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import type { Config, PublisherConfig } from '../config/schema.js';
 import { UsageError } from '../core/errors.js';
@@ -25,6 +25,7 @@ import { scrubSecrets } from '../logging/redact.js';
 import { signalReady } from '../supervisor/child.js';
 import { boundedStep, loadFromCommand } from './common.js';
 import { openReplaySession, openVenueSource } from './venue-source.js';
+import { sessionFilePath, type SessionFile } from './session-file.js';
 
 export function findPublisher(cfg: Config, name: string): PublisherConfig {
   const p = cfg.publishers.find((x) => x.name === name);
@@ -35,13 +36,6 @@ export function findPublisher(cfg: Config, name: string): PublisherConfig {
 const STARTUP_GRACE_MS = 400;
 /** Most a single step of the shutdown may take before it is named in the log and skipped. */
 const STOP_STEP_MS = 8_000;
-
-interface SessionFile {
-  session: string;
-  last_seq: number;
-  last_heartbeat_us: number;
-  clean_stop: boolean;
-}
 
 /** The gap a restart leaves: from the previous session's last heartbeat to now. */
 export function restartGap(prev: SessionFile | undefined, nowUs: number, venue: PublisherConfig['venue']): Draft<GapRecord> | undefined {
@@ -118,8 +112,8 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
   await new Promise((r) => setTimeout(r, STARTUP_GRACE_MS));
 
   // Restart gap: a previous session of this publisher left a state file in the run directory.
-  const stateFile = join(cfg.runDir, 'sessions', `${pc.name}.json`);
-  mkdirSync(join(cfg.runDir, 'sessions'), { recursive: true });
+  const stateFile = sessionFilePath(cfg, pc.name);
+  mkdirSync(dirname(stateFile), { recursive: true });
   const prev = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as SessionFile) : undefined;
   const writeState = (clean: boolean) => {
     const s: SessionFile = { session: pub.session, last_seq: pub.lastSeq, last_heartbeat_us: clock.nowUs(), clean_stop: clean };
@@ -139,6 +133,12 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
   const registry = createRegistry(pc.name);
   mirrorCounter(registry, 'nbpy_frames_in_total', 'venue frames received', () => stats.frames_in);
   mirrorCounter(registry, 'nbpy_records_out_total', 'records published on the bus', () => pub.stats.records_out);
+  mirrorCounter(
+    registry,
+    'nbpy_bus_messages_out_total',
+    'bus messages sent (each a batch of records; heartbeats included)',
+    () => pub.stats.messages_out,
+  );
   mirrorCounter(
     registry,
     'nbpy_parse_errors_total',
@@ -200,6 +200,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
       connected: stats.connected,
       last_seq: pub.lastSeq,
       records_out: pub.stats.records_out,
+      messages_out: pub.stats.messages_out,
       frames_in: stats.frames_in,
       parse_errors: sum(stats.parse_errors),
       gaps: sum(stats.gaps),

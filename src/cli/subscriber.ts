@@ -25,13 +25,14 @@ import type { Config, SubscriberConfig } from '../config/schema.js';
 import type { NbpyError } from '../core/errors.js';
 import { UsageError } from '../core/errors.js';
 import { systemClock } from '../core/clock.js';
-import type { BusRecord, GapRecord } from '../core/records.js';
+import { WIRE_FORMAT_VERSION, type BusRecord, type GapRecord } from '../core/records.js';
 import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
 import { curveClientKeys } from '../bus/curve.js';
 import { SequenceTracker } from '../core/sequence.js';
 import { GapRecovery, type LostCause } from '../bus/gap-recovery.js';
 import { DurableWatermark } from '../bus/durable-watermark.js';
-import { StopDrain } from '../bus/stop-drain.js';
+import { StopDrain, unreadAtStop } from '../bus/stop-drain.js';
+import { readSessionFile } from './session-file.js';
 import { RetransmitClient } from '../bus/retransmit.js';
 import { createRegistry, mirrorCounter, mirrorGauge, startStatusServer } from '../health/status-server.js';
 import { HEALTH_MEASUREMENT_SCHEMA, HealthWriter, RateMeter } from './health-writer.js';
@@ -88,7 +89,7 @@ export function spoolDirFor(cfg: Config, subscriber: string): string {
  * identity cannot collide with a stored record of that session).
  */
 export function sequenceGapRecord(
-  seen: BusRecord,
+  seen: Pick<BusRecord, 'v' | 'topic' | 'venue' | 'publisher' | 'session' | 'ts_event_us'>,
   first: number,
   last: number,
   prevEventUs: number,
@@ -257,6 +258,8 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   const topics = new Map<string, TopicStats>();
   let recordsIn = 0;
   let seqGapRecords = 0;
+  /** The last data record read per publisher session (the context of a gap record at the stop). */
+  const lastRecord = new Map<string, BusRecord>();
   const topicSessions = new Map<string, Set<string>>();
   const curveKeys = curveClientKeys(cfg.bus.curve, env);
   const bus = new BusSubscriber({
@@ -624,6 +627,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
         t.records++;
         t.last_mono_ms = now;
         lastEventUs.set(r.session, r.ts_event_us);
+        lastRecord.set(r.session, r);
         recordsIn++;
         if (managed) recovery.accept(r);
         else data.push(r);
@@ -657,6 +661,36 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     // the pipeline is flushed) makes the next run ask the journal for them again.
     if (held) log.warn({ held, open_holes: recovery.openHoles() }, 'stopping with records held behind an open sequence hole');
   }
+  // What a cleanly stopped publisher published and this subscriber never read (the drain limit closed
+  // the intake first, or the publisher's linger ran out) is gone with the publisher's journal: store
+  // it as a gap with its exact range, from the publisher's session file on this host.
+  let unreadRecords = 0;
+  if (stopping && pipelineOpen) {
+    for (const u of unreadAtStop(
+      pubs.map((p) => p.name),
+      (p) => readSessionFile(cfg, p),
+      (session) => tracker.lastSeq(session),
+    )) {
+      const pc = pubs.find((p) => p.name === u.publisher)!;
+      const context = lastRecord.get(u.session) ?? {
+        v: WIRE_FORMAT_VERSION,
+        topic: pc.topic,
+        venue: pc.venue,
+        publisher: u.publisher,
+        session: u.session,
+        ts_event_us: lastEventUs.get(u.session) ?? clock.nowUs(),
+      };
+      const n = u.last - u.first + 1;
+      unreadRecords += n;
+      seqGapRecords++;
+      topicStats(pc.topic).missing += n;
+      log.warn(
+        { publisher: u.publisher, session: u.session, first: u.first, last: u.last, records: n },
+        'stopping: the publisher stopped before this subscriber read the rest of its session; stored as a gap',
+      );
+      pipeline.push([sequenceGapRecord(context, u.first, u.last, lastEventUs.get(u.session) ?? 0, name, clock.nowUs())]);
+    }
+  }
   pipelineOpen = false;
   await healthWriter.stop();
 
@@ -678,6 +712,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     {
       flushed_in_ms: Math.round(clock.monoMs() - t0),
       records_in: recordsIn,
+      unread_at_stop: unreadRecords,
       points_written: s.points_written,
       spool_batches: s.spool_batches,
       spool_bytes: s.spool_bytes,

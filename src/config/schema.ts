@@ -217,7 +217,7 @@ const publisherCommon = {
    */
   batchMs: nonNegativeInt('milliseconds')
     .max(1000, { error: (iss) => `expected at most 1000 ms, got ${describeValue(iss.input)}` })
-    .default(5),
+    .default(20),
 };
 
 export const krakenPublisherSchema = z.strictObject({

@@ -52,6 +52,7 @@ test('every publisher runs against its simulator: data, heartbeats, contiguous s
       for (const m of [
         'nbpy_frames_in_total',
         'nbpy_records_out_total',
+        'nbpy_bus_messages_out_total',
         'nbpy_parse_errors_total',
         'nbpy_gaps_total',
         'nbpy_reconnects_total',
@@ -62,6 +63,8 @@ test('every publisher runs against its simulator: data, heartbeats, contiguous s
       const health = (await (await fetch(`http://127.0.0.1:${pc.statusPort}/health`)).json()) as Record<string, unknown>;
       assert.equal(health.connected, true);
       assert.equal(health.kind, 'publisher');
+      // Records share bus messages (batchMs) and heartbeats are messages too: both counts move.
+      assert.ok(Number(health.records_out) >= 30 && Number(health.messages_out) > 0, `${pc.name}: ${JSON.stringify(health)}`);
       if (pc.venue === 'betfair') {
         // One status per subscribed market (the simulator's markets open; docs/HEALTH.md), for health's freshness.
         const markets = pc.markets.length ? pc.markets : ['1.100000001', '1.100000002'];
