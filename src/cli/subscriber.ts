@@ -669,7 +669,9 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     for (const u of unreadAtStop(
       pubs.map((p) => p.name),
       (p) => readSessionFile(cfg, p),
-      (session) => tracker.lastSeq(session),
+      // Only sessions read in this run: a resume point seeded from a previous run is not a read, and that
+      // run reported its own unread tail already (a second report would name the same seqs again).
+      (session) => (lastRecord.has(session) ? tracker.lastSeq(session) : undefined),
     )) {
       const pc = pubs.find((p) => p.name === u.publisher)!;
       const context = lastRecord.get(u.session) ?? {

@@ -13,12 +13,15 @@ import {
   describe,
   health,
   PUB,
+  reportedGaps,
   sessionFile,
   stopClean,
+  storeView,
   SUB,
   tickerStack,
   useInfluxd,
   waitFor,
+  waitReady,
   waitWritten,
   withFaultStack,
 } from './harness.js';
@@ -26,7 +29,7 @@ import {
 const influx = useInfluxd();
 
 test('publisher stopped while its subscriber is frozen far behind: the unread tail is stored as an exact gap at the stop', async () => {
-  await withFaultStack(influx(), tickerStack('f_stop_unread', 5000), async ({ stack, subscriberPort, startPair, account }) => {
+  await withFaultStack(influx(), tickerStack('f_stop_unread', 5000), async ({ stack, procs, subscriberPort, startPair, account }) => {
     const port = subscriberPort(SUB);
     const pubPort = stack.publisherStatusPort(PUB);
     const { sub, pub, session: s } = await startPair(SUB, PUB);
@@ -46,6 +49,11 @@ test('publisher stopped while its subscriber is frozen far behind: the unread ta
       sub.child.kill('SIGCONT');
     }
     await stopClean(sub, 'subscriber');
+    // Started and stopped again with the publisher still stopped: it reads nothing of that session, so
+    // it reports nothing again (the range is stored once).
+    const sub2 = procs.start(['subscriber', 'run', SUB], stack.configPath);
+    await waitReady(sub2, port);
+    await stopClean(sub2, 'subscriber 2');
     const file = sessionFile(stack, PUB);
     assert.equal(file.clean_stop, true);
     const acc = await account(SUB, s, file.last_seq);
@@ -54,5 +62,7 @@ test('publisher stopped while its subscriber is frozen far behind: the unread ta
     console.log(`# stop with the tail unread: silent head of the first session: ${head}`);
     // The fault happened: part of the session never reached the subscriber, and it was reported.
     assert.ok(acc.lost - head > 0 && acc.reported === acc.lost - head, describe(acc));
+    const gaps = await reportedGaps(storeView(influx(), stack, SUB), s);
+    assert.equal(gaps.length, 1, `one gap record for the unread tail: ${JSON.stringify(gaps)}`);
   });
 });
