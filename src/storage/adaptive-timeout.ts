@@ -5,12 +5,15 @@
  * the same batch, and makes the store do the work twice (docs/PERFORMANCE.md, past saturation). A
  * store that is down is still seen at the first timeout of the configured length. Pure state.
  */
+/** How far the timeout grows by default: the longest a write is ever given is this x the configured value. */
+export const MAX_TIMEOUT_FACTOR = 8;
+
 export class AdaptiveTimeout {
   private ms: number;
 
   constructor(
     private readonly baseMs: number,
-    private readonly maxFactor = 8,
+    private readonly maxFactor = MAX_TIMEOUT_FACTOR,
   ) {
     this.ms = baseMs;
   }

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Config } from '../../config/schema.js';
 import { NbpyError, UsageError } from '../../core/errors.js';
 import { renderInfluxdConfig } from '../../storage/influx/influxd-config.js';
+import { MAX_TIMEOUT_FACTOR } from '../../storage/adaptive-timeout.js';
 import type { ServiceSpec } from '../../supervisor/manager.js';
 import { INFLUXD_SERVICE } from '../plan.js';
 
@@ -49,7 +50,13 @@ export function influxdProcessSpec(cfg: Config): ServiceSpec {
   // The RPC (backup) listener moves next to the HTTP port so two nbpy systems do not fight over 8088.
   writeFileSync(
     confPath,
-    renderInfluxdConfig(base, { dir, httpBindAddress: `127.0.0.1:${port}`, rpcBindAddress: `127.0.0.1:${port + 2}` }),
+    renderInfluxdConfig(base, {
+      dir,
+      httpBindAddress: `127.0.0.1:${port}`,
+      rpcBindAddress: `127.0.0.1:${port + 2}`,
+      // Longer than the subscribers' longest write timeout (it adapts up to 8x influxdb.requestTimeoutMs).
+      writeTimeoutMs: cfg.influxdb.requestTimeoutMs * MAX_TIMEOUT_FACTOR + 10_000,
+    }),
   );
   return {
     name: INFLUXD_SERVICE,

@@ -42,6 +42,16 @@ test('rewrites dirs, binds, reporting and disables the extra listeners', () => {
   assert.doesNotMatch(out, /:8086|\/var\/lib/);
 });
 
+test('the coordinator write timeout is set when asked (above the client timeout), left alone otherwise', () => {
+  const withCoordinator = `${base}\n[coordinator]\n  write-timeout = "10s"\n  max-concurrent-queries = 0\n`;
+  const o = { dir: '/d', httpBindAddress: '127.0.0.1:1', rpcBindAddress: '127.0.0.1:2' };
+  assert.match(
+    renderInfluxdConfig(withCoordinator, { ...o, writeTimeoutMs: 90_000 }),
+    /\[coordinator\]\n {2}write-timeout = "90s"\n {2}max-concurrent-queries = 0/,
+  );
+  assert.match(renderInfluxdConfig(withCoordinator, o), /write-timeout = "10s"/);
+});
+
 test('adds keys a section lacks', () => {
   const out = renderInfluxdConfig('[http]\n  enabled = true\n', {
     dir: '/d',

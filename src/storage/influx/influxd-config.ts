@@ -5,7 +5,10 @@
  * key the installed version knows keeps its default, and only rewrite what must change: the data,
  * meta and WAL directories, the HTTP bind address, the RPC (backup/restore) bind address that
  * defaults to 127.0.0.1:8088 (two servers on one host would fight over it), usage reporting, and the
- * UDP-style listeners (graphite, collectd, opentsdb, udp) which must never open ports we do not own.
+ * UDP-style listeners (graphite, collectd, opentsdb, udp) which must never open ports we do not own,
+ * and the coordinator's write timeout, which must not be shorter than the client's: influxd answers
+ * `500 timeout` when it passes, while it goes on applying the write, and the client then sends the
+ * same batch again to a server already too busy to finish the first.
  */
 import { join } from 'node:path';
 
@@ -22,6 +25,8 @@ export interface InfluxdConfigOptions {
   quiet?: boolean;
   /** Write the monitor's `_internal` database (default false: it costs I/O and disk). */
   monitorStore?: boolean;
+  /** `[coordinator] write-timeout`, ms (influxd's default is 10 s); set it above the client's longest write timeout. */
+  writeTimeoutMs?: number;
 }
 
 const tomlString = (s: string) => JSON.stringify(s);
@@ -42,6 +47,7 @@ export function renderInfluxdConfig(base: string, opts: InfluxdConfigOptions): s
       'query-log-enabled': String(!quiet),
     },
     monitor: { 'store-enabled': String(opts.monitorStore ?? false) },
+    ...(opts.writeTimeoutMs ? { coordinator: { 'write-timeout': tomlString(`${Math.ceil(opts.writeTimeoutMs / 1000)}s`) } } : {}),
     http: {
       enabled: 'true',
       'bind-address': tomlString(opts.httpBindAddress),
