@@ -214,3 +214,39 @@ describe('GapRecovery: in-order release', () => {
     assert.equal(g.snapshot().gaps_unrecovered, 1);
   });
 });
+
+describe('GapRecovery: the publisher ended the session (clean stop, journal gone)', () => {
+  it('turns every hole still open into a gap at once and releases what was held, in order', () => {
+    const { g, take, lost } = setup({ holdTimeoutMs: 60_000 });
+    g.accept(rec(1));
+    g.hole('s1', 'kraken_tick', 2, 3, rec(4));
+    g.accept(rec(4));
+    g.hole('s1', 'kraken_tick', 5, 6, rec(7));
+    g.accept(rec(7));
+    // A final heartbeat at seq 9 revealed a tail hole 8..9 with nothing behind it.
+    g.hole('s1', 'kraken_tick', 8, 9, rec(9));
+    assert.equal(take(), '1', 'held behind the first hole');
+    g.ended('s1');
+    assert.equal(take(), '1,gap2,4,gap5,7,gap8');
+    assert.deepEqual(
+      lost.map((l) => [l.first, l.last, l.cause]),
+      [
+        [2, 3, 'not_in_journal'],
+        [5, 6, 'not_in_journal'],
+        [8, 9, 'not_in_journal'],
+      ],
+    );
+    assert.equal(g.snapshot().held, 0);
+    assert.equal(g.openHoles(), 0);
+  });
+
+  it('does nothing for a session with nothing missing, or one it does not know', () => {
+    const { g, take, lost } = setup();
+    g.accept(rec(1));
+    g.accept(rec(2));
+    g.ended('s1');
+    g.ended('other');
+    assert.equal(take(), '1,2');
+    assert.deepEqual(lost, []);
+  });
+});

@@ -194,6 +194,23 @@ export class GapRecovery {
     this.drain(session, s);
   }
 
+  /**
+   * The publisher ended `session` (a clean stop: its journal went with it): what is still missing of
+   * it is lost now (gap records at their places) and what was held behind it is released.
+   */
+  ended(session: string): void {
+    const s = this.sessions.get(session);
+    if (!s) return;
+    const ranges: [number, number][] = [];
+    let from = s.next;
+    for (const k of [...s.held.keys()].sort((a, b) => a - b)) {
+      if (k > from) ranges.push([from, k - 1]);
+      from = k + 1;
+    }
+    if (from <= s.maxSeen) ranges.push([from, s.maxSeen]);
+    this.unavailable(session, ranges);
+  }
+
   /** Apply deadlines and the memory bound (call it periodically). */
   tick(): void {
     for (const [k, s] of this.sessions) this.drain(k, s);

@@ -64,8 +64,8 @@ test('begin is idempotent: a second signal does not restart the clock', () => {
 
 test('unreadAtStop: a cleanly stopped publisher whose tail was never read gives its exact range', () => {
   const files: Record<string, FinalSeq> = {
-    a: { session: 'sa', last_seq: 1000, clean_stop: true },
-    b: { session: 'sb', last_seq: 500, clean_stop: true },
+    a: { session: 'sa', last_seq: 1000, last_heartbeat_us: 77, clean_stop: true },
+    b: { session: 'sb', last_seq: 500, last_heartbeat_us: 78, clean_stop: true },
   };
   const read: Record<string, number> = { sa: 740, sb: 500 };
   assert.deepEqual(
@@ -74,14 +74,14 @@ test('unreadAtStop: a cleanly stopped publisher whose tail was never read gives 
       (p) => files[p],
       (s) => read[s],
     ),
-    [{ publisher: 'a', session: 'sa', first: 741, last: 1000 }],
+    [{ publisher: 'a', session: 'sa', first: 741, last: 1000, endUs: 77 }],
   );
 });
 
 test('unreadAtStop: nothing for a publisher not cleanly stopped, without a file, or in a session never read', () => {
   const files: Record<string, FinalSeq> = {
-    running: { session: 's1', last_seq: 900, clean_stop: false },
-    other: { session: 's-new', last_seq: 50, clean_stop: true },
+    running: { session: 's1', last_seq: 900, last_heartbeat_us: 1, clean_stop: false },
+    other: { session: 's-new', last_seq: 50, last_heartbeat_us: 1, clean_stop: true },
   };
   const read: Record<string, number> = { s1: 10, 's-old': 10 };
   assert.deepEqual(

@@ -76,6 +76,8 @@ export class StopDrain {
 export interface FinalSeq {
   session: string;
   last_seq: number;
+  /** When the file was written (for a clean stop: the stop), µs. */
+  last_heartbeat_us: number;
   /** Only a clean stop's file holds the session's final seq; a running or killed publisher's is a lower bound. */
   clean_stop: boolean;
 }
@@ -86,6 +88,8 @@ export interface UnreadRange {
   session: string;
   first: number;
   last: number;
+  /** When the publisher stopped (its file's last_heartbeat_us), µs: the gap ends there. */
+  endUs: number;
 }
 
 /**
@@ -108,7 +112,7 @@ export function unreadAtStop(
     if (!f?.clean_stop) continue;
     const read = readUpTo(f.session);
     if (read === undefined || read >= f.last_seq) continue;
-    out.push({ publisher, session: f.session, first: read + 1, last: f.last_seq });
+    out.push({ publisher, session: f.session, first: read + 1, last: f.last_seq, endUs: f.last_heartbeat_us });
   }
   return out;
 }

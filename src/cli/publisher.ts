@@ -2,7 +2,7 @@
  * `nbpy publisher run <name>`: one publisher process. Venue connector -> normalised drafts -> the bus,
  * with heartbeats, a status/metrics endpoint, optional raw-frame recording, and a clean SIGTERM.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import type { Config, PublisherConfig } from '../config/schema.js';
@@ -25,7 +25,7 @@ import { scrubSecrets } from '../logging/redact.js';
 import { signalReady } from '../supervisor/child.js';
 import { boundedStep, loadFromCommand } from './common.js';
 import { openReplaySession, openVenueSource } from './venue-source.js';
-import { sessionFilePath, type SessionFile } from './session-file.js';
+import { readSessionFile, sessionFilePath, type SessionFile } from './session-file.js';
 
 export function findPublisher(cfg: Config, name: string): PublisherConfig {
   const p = cfg.publishers.find((x) => x.name === name);
@@ -114,7 +114,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
   // Restart gap: a previous session of this publisher left a state file in the run directory.
   const stateFile = sessionFilePath(cfg, pc.name);
   mkdirSync(dirname(stateFile), { recursive: true });
-  const prev = existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as SessionFile) : undefined;
+  const prev = readSessionFile(cfg, pc.name);
   const writeState = (clean: boolean) => {
     const s: SessionFile = { session: pub.session, last_seq: pub.lastSeq, last_heartbeat_us: clock.nowUs(), clean_stop: clean };
     writeFileSync(`${stateFile}.tmp`, JSON.stringify(s));

@@ -25,13 +25,13 @@ import type { Config, SubscriberConfig } from '../config/schema.js';
 import type { NbpyError } from '../core/errors.js';
 import { UsageError } from '../core/errors.js';
 import { systemClock } from '../core/clock.js';
-import { WIRE_FORMAT_VERSION, type BusRecord, type GapRecord } from '../core/records.js';
+import type { BusRecord, GapRecord } from '../core/records.js';
 import { BusSubscriber, tcpEndpoint } from '../bus/subscriber.js';
 import { curveClientKeys } from '../bus/curve.js';
 import { SequenceTracker } from '../core/sequence.js';
 import { GapRecovery, type LostCause } from '../bus/gap-recovery.js';
 import { DurableWatermark } from '../bus/durable-watermark.js';
-import { StopDrain, unreadAtStop } from '../bus/stop-drain.js';
+import { StopDrain, unreadAtStop, type FinalSeq } from '../bus/stop-drain.js';
 import { readSessionFile } from './session-file.js';
 import { RetransmitClient } from '../bus/retransmit.js';
 import { createRegistry, mirrorCounter, mirrorGauge, startStatusServer } from '../health/status-server.js';
@@ -654,38 +654,42 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   bus.close();
   if (recoveryTimer) clearInterval(recoveryTimer);
   await Promise.all([...retransmitters.values()].map((c) => c.close()));
+  // Publishers that stopped cleanly (their session file on this host says so) took their journal
+  // with them: nothing of those sessions can be asked for any more.
+  const finals = new Map(pubs.map((p) => [p.name, stopping ? readSessionFile(cfg, p.name) : undefined]));
+  /** Sessions of cleanly stopped publishers that this run read (a seeded resume point is not a read). */
+  const endedHere = (f: FinalSeq | undefined): f is FinalSeq => f?.clean_stop === true && lastRecord.has(f.session);
   if (recovery) {
+    // Holes still open in such a session become gap records now, and what was held behind them is
+    // released: waiting for a journal that is gone would drop them without a word.
+    if (pipelineOpen) for (const f of finals.values()) if (endedHere(f)) recovery.ended(f.session);
     releaseRecovered();
     const held = recovery.snapshot().held;
-    // Held records (behind a hole still open) are not stored now: the saved resume point (below, once
-    // the pipeline is flushed) makes the next run ask the journal for them again.
+    // Records still held (behind a hole of a publisher that may still run) are not stored now: the
+    // saved resume point (below, once the pipeline is flushed) makes the next run ask its journal.
     if (held) log.warn({ held, open_holes: recovery.openHoles() }, 'stopping with records held behind an open sequence hole');
   }
   // What a cleanly stopped publisher published and this subscriber never read (the drain limit closed
   // the intake first, or the publisher's linger ran out) is gone with the publisher's journal: store
-  // it as a gap with its exact range, from the publisher's session file on this host.
+  // it as a gap with its exact range, ending when the publisher stopped.
   let unreadRecords = 0;
   if (stopping && pipelineOpen) {
     for (const u of unreadAtStop(
       pubs.map((p) => p.name),
-      (p) => readSessionFile(cfg, p),
-      // Only sessions read in this run: a resume point seeded from a previous run is not a read, and that
-      // run reported its own unread tail already (a second report would name the same seqs again).
-      (session) => (lastRecord.has(session) ? tracker.lastSeq(session) : undefined),
+      (p) => {
+        const f = finals.get(p);
+        return endedHere(f) ? f : undefined;
+      },
+      (session) => tracker.lastSeq(session),
     )) {
       const pc = pubs.find((p) => p.name === u.publisher)!;
-      const context = lastRecord.get(u.session) ?? {
-        v: WIRE_FORMAT_VERSION,
-        topic: pc.topic,
-        venue: pc.venue,
-        publisher: u.publisher,
-        session: u.session,
-        ts_event_us: lastEventUs.get(u.session) ?? clock.nowUs(),
-      };
+      const context = { ...lastRecord.get(u.session)!, ts_event_us: u.endUs };
       const n = u.last - u.first + 1;
       unreadRecords += n;
       seqGapRecords++;
-      topicStats(pc.topic).missing += n;
+      const t = topicStats(pc.topic);
+      t.gaps++;
+      t.missing += n;
       log.warn(
         { publisher: u.publisher, session: u.session, first: u.first, last: u.last, records: n },
         'stopping: the publisher stopped before this subscriber read the rest of its session; stored as a gap',
