@@ -23,17 +23,17 @@ const draft = (i: number): Draft => ({
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
+/** A publisher with `batchMs` and a subscriber to it, on a free loopback port. */
+async function pair(batchMs: number, heartbeats = true): Promise<{ pub: BusPublisher; sub: BusSubscriber }> {
+  const port = await freePort();
+  const endpoint = `tcp://127.0.0.1:${port}`;
+  const pub = await BusPublisher.bind({ endpoint, publisher: 'p', venue: 'oanda', topic: 'oanda.tick', batchMs });
+  return { pub, sub: new BusSubscriber({ endpoints: [endpoint], topics: ['oanda.tick'], heartbeats }) };
+}
+
 /** Publish one record per event-loop turn, `n` turns; returns the sizes of the messages received. */
 async function messageSizes(batchMs: number, n: number): Promise<number[]> {
-  const port = await freePort();
-  const pub = await BusPublisher.bind({
-    endpoint: `tcp://127.0.0.1:${port}`,
-    publisher: 'p',
-    venue: 'oanda',
-    topic: 'oanda.tick',
-    batchMs,
-  });
-  const sub = new BusSubscriber({ endpoints: [`tcp://127.0.0.1:${port}`], topics: ['oanda.tick'], heartbeats: false });
+  const { pub, sub } = await pair(batchMs, false);
   const sizes: number[] = [];
   const got: BusRecord[] = [];
   const reader = (async () => {
@@ -81,15 +81,7 @@ test('batchMs 0: each event-loop turn is its own message', async () => {
 });
 
 test('a heartbeat sends the records waiting for the batch window first, so its seq never runs ahead', async () => {
-  const port = await freePort();
-  const pub = await BusPublisher.bind({
-    endpoint: `tcp://127.0.0.1:${port}`,
-    publisher: 'p',
-    venue: 'oanda',
-    topic: 'oanda.tick',
-    batchMs: 10_000,
-  });
-  const sub = new BusSubscriber({ endpoints: [`tcp://127.0.0.1:${port}`], topics: ['oanda.tick'] });
+  const { pub, sub } = await pair(10_000);
   const seen: BusRecord[] = [];
   const reader = (async () => {
     for await (const b of sub.batches()) seen.push(...b);
