@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Router } from 'zeromq';
-import { decodeReply, decodeRequest, encodeReply, encodeRequest, RetransmitClient } from './retransmit.js';
+import { decodeReply, decodeRequest, encodeReply, encodeRequest, RetransmitClient, RetransmitServer } from './retransmit.js';
+import { PublishJournal } from './journal.js';
 import { freePort } from '../../test/support/ports.js';
 import { wireInt } from './codec.js';
 import type { BusRecord } from '../core/records.js';
@@ -95,5 +96,48 @@ test('a client whose requests get no reply at all opens a new connection for the
   } finally {
     await client.close();
     router.close();
+  }
+});
+
+test('the server keeps answering across idle spells longer than its receive timeout, without reporting them as errors', async () => {
+  const endpoint = `tcp://127.0.0.1:${await freePort()}`;
+  const journal = new PublishJournal('s', { maxRecords: 1000, maxAgeMs: 60_000, maxBytes: 1 << 20, nowMs: () => 0 });
+  journal.append(
+    Array.from(
+      { length: 10 },
+      (_, i) =>
+        ({
+          v: 1,
+          topic: 't',
+          venue: 'kraken',
+          kind: 'tick',
+          publisher: 'p',
+          session: 's',
+          seq: i + 1,
+          ts_event_us: i,
+          ts_recv_us: i,
+          instrument: 'X',
+        }) as unknown as BusRecord,
+    ),
+  );
+  const errors: Error[] = [];
+  const server = await RetransmitServer.bind({ endpoint, journal, receiveTimeoutMs: 50, onError: (e) => errors.push(e) });
+  const replies: number[] = [];
+  const client = new RetransmitClient({ endpoint, onReply: (r) => replies.push(...r.records.map((x) => x.seq)) });
+  try {
+    for (const [first, last] of [
+      [1, 3],
+      [7, 10],
+    ]) {
+      await new Promise((r) => setTimeout(r, 300)); // six receive timeouts with nothing to read
+      client.request('s', first!, last!);
+      for (let i = 0; i < 100 && replies[replies.length - 1] !== last; i++) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(replies, [1, 2, 3, 7, 8, 9, 10]);
+    assert.equal(server.stats.requests, 2);
+    assert.deepEqual(errors, []);
+  } finally {
+    await client.close();
+    await server.close();
   }
 });

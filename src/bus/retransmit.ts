@@ -105,6 +105,14 @@ export interface RetransmitServerOptions {
   onError?: (err: Error) => void;
   /** CURVE server keys, the bus's own (config bus.curve): retransmitted records are as private as live ones. */
   curve?: CurveServerKeys;
+  /**
+   * The receive loop wakes up at least this often (ms) and asks the socket again. A pending receive
+   * once stayed unanswered while requests arrived (recovery-gaps (a): one request served, the next
+   * twelve, over six client connections, never read); asking anew reads what the socket holds.
+   */
+  receiveTimeoutMs?: number;
+  /** A reply chunk that cannot be queued for this long (the subscriber gone, its queue full) is given up. */
+  sendTimeoutMs?: number;
 }
 
 export interface RetransmitServerStats {
@@ -127,6 +135,8 @@ export class RetransmitServer {
       sendHighWaterMark: 10_000,
       linger: 0,
       maxMessageSize: 64 * 1024 * 1024,
+      receiveTimeout: opts.receiveTimeoutMs ?? 1000,
+      sendTimeout: opts.sendTimeoutMs ?? 10_000,
       ...curveServerSocketOptions(opts.curve),
     });
   }
@@ -145,7 +155,8 @@ export class RetransmitServer {
         frames = await this.sock.receive();
       } catch (e) {
         if (this.sock.closed) return;
-        this.opts.onError?.(e as Error);
+        // The receive timeout: nothing came; ask again (see receiveTimeoutMs).
+        if ((e as { code?: string }).code !== 'EAGAIN') this.opts.onError?.(e as Error);
         continue;
       }
       const [identity, payload] = frames;
