@@ -1,16 +1,17 @@
 /**
  * What influxd alone takes: pre-built line-protocol bodies (the lines our LineBuilder makes for bench
- * tick records) posted as fast as influxd answers, for a grid of batch size x concurrency x gzip.
+ * tick records, or 10+10-level depth records with `--kind depth`) posted as fast as influxd answers,
+ * for a grid of batch size x concurrency x gzip.
  * Building and compressing happen before the clock starts, so the figure is influxd's write path
  * plus one HTTP client; influxd's CPU time over each run is read from /proc.
- *   node --import tsx bench/ingest-influxd.ts [--points N] [--batch 5000,10000] [--conc 2,4] [--gzip 0,1]
+ *   node --import tsx bench/ingest-influxd.ts [--points N] [--batch 5000,10000] [--conc 2,4] [--gzip 0,1] [--kind tick|depth]
  */
 import { readFileSync } from 'node:fs';
 import { cpuSeconds, influxdPid } from './ingest.js';
 import { gzipSync } from 'node:zlib';
 import { randomUUID } from 'node:crypto';
 import { configSchema } from '../src/config/schema.js';
-import type { TickRecord } from '../src/core/records.js';
+import type { DepthRecord, Level, TickRecord } from '../src/core/records.js';
 import { InfluxClient } from '../src/storage/influx/client.js';
 import { InfluxAdmin } from '../src/storage/influx/admin.js';
 import { LineBuilder } from '../src/storage/influx/line-protocol.js';
@@ -24,6 +25,8 @@ const opt = (name: string, dflt: string): string => {
 const points = Number(opt('--points', '600000'));
 const batches = opt('--batch', '5000,20000').split(',').map(Number);
 const concs = opt('--conc', '2,4').split(',').map(Number);
+const kind = opt('--kind', 'tick');
+if (kind !== 'tick' && kind !== 'depth') throw new Error(`--kind tick|depth, got ${kind}`);
 const gzips = opt('--gzip', '0,1')
   .split(',')
   .map((x) => x === '1');
@@ -37,7 +40,7 @@ try {
   await new InfluxAdmin({ client: client0, influxdb: cfg.influxdb }).create();
   const builder = new LineBuilder(cfg.influxdb.measurements);
   const target = {
-    measurements: { tick: 'kraken_tick' },
+    measurements: { tick: 'kraken_tick', depth: 'kraken_depth' },
     eventsMeasurement: cfg.influxdb.eventsMeasurement,
     retentionPolicy: 'high_frequency',
   };
@@ -49,9 +52,31 @@ try {
         const t0us = Date.now() * 1000 - 3_600_000_000;
         const bodies: Buffer[] = [];
         for (let seq = 1; seq <= points; seq += batch) {
-          const recs: TickRecord[] = [];
+          const recs: (TickRecord | DepthRecord)[] = [];
           for (let s = seq; s < seq + batch && s <= points; s++) {
             const px = 60_000 + (s % 1000) / 10;
+            const levels = (from: number, step: number): Level[] =>
+              Array.from({ length: 10 }, (_, i) => [(from + i * step).toFixed(1), (0.25 + i).toFixed(8)] as const);
+            if (kind === 'depth') {
+              recs.push({
+                v: 1,
+                topic: 'kraken.depth',
+                venue: 'kraken',
+                kind: 'depth',
+                publisher: 'bench',
+                session,
+                seq: s,
+                ts_event_us: t0us + s,
+                ts_recv_us: t0us + s + 150,
+                instrument: instruments[s & 3]!,
+                bids: levels(px, -0.1),
+                asks: levels(px + 0.1, 0.1),
+                snapshot: false,
+                checksum: 3_310_070_434,
+                checksum_ok: true,
+              });
+              continue;
+            }
             recs.push({
               v: 1,
               topic: 'kraken.tick',
@@ -97,7 +122,7 @@ try {
         const s = (performance.now() - started) / 1000;
         const cpu = pid ? cpuSeconds(pid) - cpu0 : NaN;
         console.log(
-          `influxd alone: batch=${batch} conc=${conc} gzip=${gz ? 1 : 0}: ${Math.round(points / s).toLocaleString('en')} points/s, influxd CPU ${(cpu / s).toFixed(2)} cores (${((cpu / points) * 1e6).toFixed(1)} µs/point)`,
+          `influxd alone (${kind}): batch=${batch} conc=${conc} gzip=${gz ? 1 : 0}: ${Math.round(points / s).toLocaleString('en')} points/s, influxd CPU ${(cpu / s).toFixed(2)} cores (${((cpu / points) * 1e6).toFixed(1)} µs/point)`,
         );
       }
 } finally {

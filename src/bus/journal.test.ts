@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { BusRecord } from '../core/records.js';
+import { encodeBatch } from './codec.js';
 import { PublishJournal } from './journal.js';
 
 const rec = (seq: number, session = 's1'): BusRecord =>
@@ -83,5 +84,38 @@ describe('PublishJournal', () => {
     assert.throws(() => j.append([rec(5)]), /does not follow 3/);
     j.append([rec(1, 'other')]); // another session's record is ignored
     assert.equal(j.stats().records, 3);
+  });
+
+  it('keeps a bus payload as its chunk (no second encoding) and serves it like appended records', () => {
+    const j = new PublishJournal('s1', { maxRecords: 10_000, maxAgeMs: 60_000, maxBytes: 1 << 30, chunkRecords: 64, nowMs: () => 0 });
+    const a = recs(1, 40);
+    const pa = encodeBatch(a);
+    j.appendEncoded(a, pa);
+    const p41 = encodeBatch(recs(41, 41));
+    j.appendEncoded(recs(41, 41), p41);
+    j.append(recs(42, 50));
+    // Records still pending from append() go first: this batch joins them on the append path.
+    j.appendEncoded(recs(51, 60), encodeBatch(recs(51, 60)));
+    assert.equal(j.stats().records, 60);
+    const r = j.range('s1', 1, 60);
+    // The payloads handed over are the chunks, byte for byte; 42-60 were encoded once, together.
+    assert.equal(j.stats().bytes, pa.length + p41.length + encodeBatch(recs(42, 60)).length);
+    assert.equal(j.stats().chunks, 3);
+    assert.deepEqual(
+      r.records.map((x) => x.seq),
+      recs(1, 60).map((x) => x.seq),
+    );
+    assert.deepEqual(r.records[39], rec(40));
+    assert.deepEqual(r.unavailable, []);
+    assert.throws(() => j.appendEncoded(recs(70, 71), encodeBatch(recs(70, 71))), /seq 70 does not follow 60/);
+  });
+
+  it('takes a batch larger than a chunk through append, so eviction stays chunk-sized', () => {
+    const j = new PublishJournal('s1', { maxRecords: 400, maxAgeMs: 60_000, maxBytes: 1 << 30, chunkRecords: 100, nowMs: () => 0 });
+    const big = recs(1, 1000);
+    j.appendEncoded(big, encodeBatch(big));
+    const st = j.stats();
+    assert.ok(st.records >= 300 && st.records <= 400, `records ${st.records}`);
+    assert.equal(st.last_seq, 1000);
   });
 });

@@ -76,6 +76,30 @@ export class PublishJournal {
     }
   }
 
+  /**
+   * Append records with their bus payload (`encodeBatch(records)`, as the publisher sent it): the
+   * payload becomes a chunk as it is, so the records are not encoded twice. A batch larger than a
+   * chunk, or one that is not all data records of this session, takes the {@link append} path.
+   */
+  appendEncoded(records: readonly BusRecord[], payload: Buffer): void {
+    if (records.length === 0) return;
+    const first = records[0]!;
+    const last = records[records.length - 1]!;
+    const plain =
+      records.length <= this.chunkRecords &&
+      this.pending.length === 0 &&
+      first.session === this.session &&
+      last.seq - first.seq === records.length - 1 &&
+      records.every((r) => r.session === this.session && r.kind !== 'heartbeat');
+    if (!plain) return this.append(records);
+    const newest = this.lastChunkSeq();
+    if (newest !== 0 && first.seq !== newest + 1) throw new Error(`journal: seq ${first.seq} does not follow ${newest}`);
+    this.chunks.push({ first: first.seq, last: last.seq, atMs: this.opts.nowMs(), payload });
+    this.bytes += payload.length;
+    this.count += records.length;
+    this.evict();
+  }
+
   /** Encode what is pending into a chunk and apply the bounds. */
   seal(): void {
     if (this.pending.length) {

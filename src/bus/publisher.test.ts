@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../../test/support/ports.js';
 import type { BusRecord, Draft } from '../core/records.js';
+import { decodeBatch } from './codec.js';
 import { BusPublisher } from './publisher.js';
 import { BusSubscriber } from './subscriber.js';
 
@@ -107,4 +108,55 @@ test('a heartbeat sends the records waiting for the batch window first, so its s
     sub.close();
     await reader.catch(() => {});
   }
+});
+
+test('onEncoded: every data batch is handed over with the exact payload sent, in seq order; heartbeats are not', async () => {
+  const port = await freePort();
+  const seen: { seqs: number[]; payload: Buffer }[] = [];
+  const pub = await BusPublisher.bind({
+    endpoint: `tcp://127.0.0.1:${port}`,
+    publisher: 'p',
+    venue: 'oanda',
+    topic: 'oanda.tick',
+    batchMs: 5,
+    maxBatchRecords: 4,
+    onEncoded: (records, payload) => seen.push({ seqs: records.map((r) => r.seq), payload }),
+  });
+  try {
+    pub.publish([draft(1), draft(2), draft(3), draft(4), draft(5), draft(6)]);
+    pub.heartbeat({ connected: true, lastVenueMsgAgeMs: 0 });
+    pub.publish([draft(7)]);
+    await pub.drain();
+    assert.deepEqual(
+      seen.map((s) => s.seqs),
+      [[1, 2, 3, 4], [5, 6], [7]],
+    );
+    for (const s of seen)
+      assert.deepEqual(
+        decodeBatch(s.payload).map((r) => r.seq),
+        s.seqs,
+      );
+  } finally {
+    await pub.close();
+  }
+});
+
+test('publish() after close(): nothing is stamped or sent, the drafts are counted', async () => {
+  const port = await freePort();
+  const pub = await BusPublisher.bind({
+    endpoint: `tcp://127.0.0.1:${port}`,
+    publisher: 'p',
+    venue: 'oanda',
+    topic: 'oanda.tick',
+    batchMs: 5,
+  });
+  pub.publish([draft(1), draft(2)]);
+  await pub.close();
+  assert.deepEqual(pub.publish([draft(3), draft(4), draft(5)]), []);
+  pub.heartbeat({ connected: false, lastVenueMsgAgeMs: 0 });
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(pub.lastSeq, 2);
+  assert.equal(pub.stats.closed_drops, 3);
+  assert.equal(pub.stats.send_errors, 0, 'no send was tried on the closed socket');
+  assert.equal(pub.stats.records_out, 2);
 });

@@ -39,6 +39,11 @@ export interface BusPublisherOptions {
   session?: string;
   /** CURVE server keys (config bus.curve): encrypted bus, readers must hold the public key. */
   curve?: CurveServerKeys;
+  /**
+   * Called with every data batch and its encoded payload as it is handed to the socket, in seq
+   * order (the publisher's journal keeps the payload instead of encoding the records a second time).
+   */
+  onEncoded?: (records: readonly BusRecord[], payload: Buffer) => void;
 }
 
 export interface BusPublisherStats {
@@ -47,6 +52,8 @@ export interface BusPublisherStats {
   send_errors: number;
   heartbeats_out: number;
   last_seq: number;
+  /** Drafts handed to publish() after close(): not sent, given no seq. */
+  closed_drops: number;
 }
 
 export class BusPublisher {
@@ -59,8 +66,9 @@ export class BusPublisher {
   private sending: Promise<void> = Promise.resolve();
   private readonly clock: Clock;
   private readonly maxBatch: number;
-  readonly stats: BusPublisherStats = { records_out: 0, messages_out: 0, send_errors: 0, heartbeats_out: 0, last_seq: 0 };
+  readonly stats: BusPublisherStats = { records_out: 0, messages_out: 0, send_errors: 0, heartbeats_out: 0, last_seq: 0, closed_drops: 0 };
   private hbTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   private constructor(private readonly opts: BusPublisherOptions) {
     this.session = opts.session ?? randomUUID();
@@ -79,8 +87,15 @@ export class BusPublisher {
     return p;
   }
 
-  /** Stamp and queue drafts for sending; returns the records as published (with seq). */
+  /**
+   * Stamp and queue drafts for sending; returns the records as published (with seq). After close()
+   * nothing is stamped or sent: the drafts are counted in `closed_drops` and [] is returned.
+   */
   publish(drafts: readonly Draft[]): BusRecord[] {
+    if (this.closed) {
+      this.stats.closed_drops += drafts.length;
+      return [];
+    }
     const out: BusRecord[] = [];
     for (const d of drafts) {
       const rec = {
@@ -119,6 +134,7 @@ export class BusPublisher {
   private enqueue(topic: string, batch: BusRecord[]): void {
     const payload = encodeBatch(batch);
     const isHb = topic === HEARTBEAT_TOPIC;
+    if (!isHb) this.opts.onEncoded?.(batch, payload);
     this.sending = this.sending.then(async () => {
       try {
         await this.sock.send([topic, payload]);
@@ -136,6 +152,7 @@ export class BusPublisher {
 
   /** Send one heartbeat now on the reserved topic. */
   heartbeat(info: { connected: boolean; lastVenueMsgAgeMs: number }): void {
+    if (this.closed) return;
     const now = this.clock.nowUs();
     const hb: HeartbeatRecord = {
       v: WIRE_FORMAT_VERSION,
@@ -175,6 +192,8 @@ export class BusPublisher {
 
   async close(): Promise<void> {
     if (this.hbTimer) clearInterval(this.hbTimer);
+    // From here publish() refuses: a record stamped now could only be sent on a closed socket.
+    this.closed = true;
     await this.drain();
     this.sock.close();
   }

@@ -2,6 +2,7 @@
  * `nbpy publisher run <name>`: one publisher process. Venue connector -> normalised drafts -> the bus,
  * with heartbeats, a status/metrics endpoint, optional raw-frame recording, and a clean SIGTERM.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
@@ -73,11 +74,17 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
   const safe = (t: string) => scrubSecrets(t, secrets);
 
   const curveKeys = curveServerKeys(cfg.bus.curve, env);
+  // Gap recovery: what this session publishes is journaled (as the bus payloads it went out in) and
+  // served on the retransmission port.
+  const session = randomUUID();
+  const journal = pc.retransmitPort === undefined ? undefined : new PublishJournal(session, { ...pc.journal, nowMs: () => clock.monoMs() });
   const pub = await BusPublisher.bind({
     endpoint: tcpEndpoint(pc.bindHost, pc.port),
     publisher: pc.name,
+    session,
     venue: pc.venue,
     topic: pc.topic,
+    onEncoded: journal ? (records, payload) => journal.appendEncoded(records, payload) : undefined,
     sendHwm: pc.sendHwm,
     batchMs: pc.batchMs,
     curve: curveKeys,
@@ -87,9 +94,6 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
     );
   });
 
-  // Gap recovery: what this session publishes is journaled and served on the retransmission port.
-  const journal =
-    pc.retransmitPort === undefined ? undefined : new PublishJournal(pub.session, { ...pc.journal, nowMs: () => clock.monoMs() });
   const retransmit =
     journal && pc.retransmitPort !== undefined
       ? await RetransmitServer.bind({
@@ -123,8 +127,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
 
   const publish = (drafts: Draft[]) => {
     for (const d of drafts) if (d.kind === 'gap') stats.gaps[d.reason] = (stats.gaps[d.reason] ?? 0) + 1;
-    const published = pub.publish(drafts);
-    journal?.append(published);
+    pub.publish(drafts);
   };
   const gap = restartGap(prev, clock.nowUs(), pc.venue);
   if (gap) publish([gap]);
@@ -313,7 +316,10 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
     await boundedStep('closing the frame recording', recorder?.close() ?? Promise.resolve(), STOP_STEP_MS, warn);
     await boundedStep('closing the venue source', closeSource(), STOP_STEP_MS, warn);
     await boundedStep('closing the status server', status.close(), STOP_STEP_MS, warn);
-    log.info({ session: pub.session, records_out: pub.stats.records_out, last_seq: pub.lastSeq }, 'publisher stopped');
+    log.info(
+      { session: pub.session, records_out: pub.stats.records_out, last_seq: pub.lastSeq, closed_drops: pub.stats.closed_drops },
+      'publisher stopped',
+    );
   }
   return 0;
 }

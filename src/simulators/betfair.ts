@@ -426,7 +426,10 @@ export interface BetfairSimulatorOptions {
   port?: number;
   /** Markets per image segment when the client enables segmentation (default 20). */
   segmentMarkets?: number;
-  /** Changes kept for resume; an older clk gets images (img:true) inside the RESUB_DELTA. Default 100 000. */
+  /**
+   * Changes kept for resume (at least this many, at most a quarter more); an older clk gets images
+   * (img:true) inside the RESUB_DELTA. Default 100 000.
+   */
   historySize?: number;
 }
 
@@ -649,9 +652,25 @@ export async function startBetfairSimulator(opts: BetfairSimulatorOptions): Prom
     '\u0000\u0001\u0002',
   ];
 
+  /**
+   * Run `fn` with every connection's socket corked: the messages it sends go out in one TLS write
+   * per connection instead of one per message (the same bytes, fewer records and system calls).
+   */
+  function corked(fn: () => void) {
+    const held = [...conns].filter((c) => !c.socket.destroyed);
+    for (const c of held) c.socket.cork();
+    try {
+      fn();
+    } finally {
+      for (const c of held) c.socket.uncork();
+    }
+  }
+
   function broadcast(change: ModelChange) {
     history.push(change);
-    if (history.length > historySize) history.splice(0, history.length - historySize);
+    // Trimmed in steps of a quarter: splicing one change off the front of a 100,000-long array on
+    // every broadcast cost a fifth of the process at 2,000 changes/s. At least historySize are kept.
+    if (history.length > historySize + (historySize >> 2)) history.splice(0, history.length - historySize);
     stats.clk = change.clk;
     const pt = Date.now();
     for (const c of conns) {
@@ -724,7 +743,9 @@ export async function startBetfairSimulator(opts: BetfairSimulatorOptions): Prom
         return;
       }
       const due = Math.min(Math.floor(((Date.now() - base) * opts.ratePerS) / 1000) - produced, Math.max(1, opts.ratePerS));
-      for (let i = 0; i < due; i++) broadcast(model.step());
+      corked(() => {
+        for (let i = 0; i < due; i++) broadcast(model.step());
+      });
       produced += Math.max(0, due);
     }, 10);
     serverTimers.push(t);
@@ -736,7 +757,9 @@ export async function startBetfairSimulator(opts: BetfairSimulatorOptions): Prom
         setTimeout(pump, subs.length === 0 || stalled() || !model.anyOpen ? 5 : 1).unref();
         return;
       }
-      for (let i = 0; i < 200; i++) broadcast(model.step());
+      corked(() => {
+        for (let i = 0; i < 200; i++) broadcast(model.step());
+      });
       setImmediate(pump);
     };
     setImmediate(pump);

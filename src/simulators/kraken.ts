@@ -9,7 +9,7 @@
  * lexemes at the pair's full precision with trailing zeros, as Kraken does.
  */
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { KrakenBook } from '../venues/kraken/book.js';
 
 export interface KrakenSimulatorFaults {
@@ -105,6 +105,8 @@ type Channel = 'ticker' | 'book' | 'trade';
 
 interface Conn {
   ws: WebSocket;
+  /** The connection's TCP socket (corked while a pump writes its frames). */
+  socket: Socket;
   rng: () => number;
   subs: { channel: Channel; symbol: string }[];
   books: Map<string, KrakenBook>;
@@ -426,13 +428,19 @@ export async function startKrakenSimulator(opts: KrakenSimulatorOptions): Promis
     if (now >= stalledUntilMs) {
       for (const c of conns) {
         if (c.ws.readyState !== WebSocket.OPEN || c.subs.length === 0) continue;
-        if (opts.ratePerS > 0) {
-          const due = Math.floor(((now - c.startMs) * opts.ratePerS) / 1000);
-          // never burst more than one second's worth after a stall
-          if (due - c.sent > opts.ratePerS) c.sent = due - opts.ratePerS;
-          while (c.sent < due && c.ws.bufferedAmount < MAX_BUFFERED) emitOne(c);
-        } else {
-          for (let i = 0; i < 200 && c.ws.bufferedAmount < MAX_BUFFERED; i++) emitOne(c);
+        // Corked: the frames of one pump go out in one write, not one system call per frame.
+        c.socket.cork();
+        try {
+          if (opts.ratePerS > 0) {
+            const due = Math.floor(((now - c.startMs) * opts.ratePerS) / 1000);
+            // never burst more than one second's worth after a stall
+            if (due - c.sent > opts.ratePerS) c.sent = due - opts.ratePerS;
+            while (c.sent < due && c.ws.bufferedAmount < MAX_BUFFERED) emitOne(c);
+          } else {
+            for (let i = 0; i < 200 && c.ws.bufferedAmount < MAX_BUFFERED; i++) emitOne(c);
+          }
+        } finally {
+          c.socket.uncork();
         }
       }
       for (const c of conns) {
@@ -465,9 +473,10 @@ export async function startKrakenSimulator(opts: KrakenSimulatorOptions): Promis
     );
   }
 
-  wss.on('connection', (ws) => {
+  wss.on('connection', (ws, req) => {
     const c: Conn = {
       ws,
+      socket: req.socket,
       rng: prng(seed * 7919 + ++connIndex),
       subs: [],
       books: new Map(),

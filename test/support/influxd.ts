@@ -8,6 +8,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderInfluxdConfig } from '../../src/storage/influx/influxd-config.js';
+import { MAX_TIMEOUT_FACTOR } from '../../src/storage/adaptive-timeout.js';
+import { influxdbSchema } from '../../src/config/schema.js';
 import { reapOnExit } from './cli.js';
 
 export const INFLUXD_BINARY = process.env.NBPY_TEST_INFLUXD ?? '/usr/bin/influxd';
@@ -62,6 +64,9 @@ export async function startInfluxd(
       httpBindAddress: `127.0.0.1:${port}`,
       rpcBindAddress: `127.0.0.1:${rpcPort}`,
       authEnabled: !!opts.auth,
+      // As the process provider does: above the subscribers' longest write timeout with the default
+      // influxdb.requestTimeoutMs, so a busy influxd does not answer `500 timeout` and get the batch again.
+      writeTimeoutMs: influxdbSchema.parse({}).requestTimeoutMs * MAX_TIMEOUT_FACTOR + 10_000,
     }),
   );
   const url = `http://127.0.0.1:${port}`;
