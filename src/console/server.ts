@@ -67,6 +67,12 @@ export interface ConsoleOptions {
   stateIntervalMs?: number;
   /** /health poll interval (default 1000 ms) and per-request timeout (default 1500 ms); 2 misses in a row = STALE. */
   healthIntervalMs?: number;
+  /**
+   * With no browser connected the services are asked only this often (default 10,000 ms): every ask
+   * costs each service an HTTP answer. A browser connecting, or /api/state asked for after more than
+   * `healthIntervalMs`, asks at once.
+   */
+  idleHealthIntervalMs?: number;
   healthTimeoutMs?: number;
   /** No record and no heartbeat for this long = STALE (default 5000 ms). */
   staleAfterMs?: number;
@@ -94,6 +100,8 @@ export interface ConsoleStats {
   state_events: number;
   points_sent: number;
   sample_ticks: number;
+  /** Rounds of /health asks to the services. */
+  health_polls: number;
 }
 
 export type ConsoleStateBody = ReturnType<ConsoleModel['snapshot']> & {
@@ -166,6 +174,7 @@ async function serve(opts: ConsoleOptions, closeBus: () => Promise<void>): Promi
   const sampleIntervalMs = opts.sampleIntervalMs ?? 250;
   const stateIntervalMs = opts.stateIntervalMs ?? 1000;
   const healthIntervalMs = opts.healthIntervalMs ?? 1000;
+  const idleHealthIntervalMs = opts.idleHealthIntervalMs ?? 10_000;
   const healthTimeoutMs = opts.healthTimeoutMs ?? 1500;
   const staleAfterMs = opts.staleAfterMs ?? 5000;
   const env = opts.env ?? process.env;
@@ -186,7 +195,15 @@ async function serve(opts: ConsoleOptions, closeBus: () => Promise<void>): Promi
 
   // ---------------------------------------------------------------- SSE clients
   const clients = new Set<ServerResponse>();
-  const stats: ConsoleStats = { clients: 0, events_sent: 0, points_events: 0, state_events: 0, points_sent: 0, sample_ticks: 0 };
+  const stats: ConsoleStats = {
+    clients: 0,
+    events_sent: 0,
+    points_events: 0,
+    state_events: 0,
+    points_sent: 0,
+    sample_ticks: 0,
+    health_polls: 0,
+  };
   const send = (res: ServerResponse, event: string, data: unknown) => {
     // A browser that cannot keep up gets events dropped rather than buffered without bound.
     if (res.writableLength > 4 * 1024 * 1024) return false;
@@ -201,43 +218,43 @@ async function serve(opts: ConsoleOptions, closeBus: () => Promise<void>): Promi
   // ---------------------------------------------------------------- health polling
   const storeLatest: Record<string, unknown> = {};
   const noStoreLatest = new Set<string>();
-  let polling = false;
+  let polling: Promise<void> | undefined;
   let pollCount = 0;
-  const pollHealth = async () => {
-    if (polling) return;
-    polling = true;
+  let lastPollMs = -Infinity;
+  /** Ask every service's /health (and now and then /store/latest); a call during a poll joins it. */
+  const pollHealth = (): Promise<void> => (polling ??= pollOnce().finally(() => (polling = undefined)));
+  const pollOnce = async () => {
     pollCount++;
-    try {
-      await Promise.all(
-        services.map(async (s) => {
+    lastPollMs = clock.nowMs();
+    stats.health_polls++;
+    await Promise.all(
+      services.map(async (s) => {
+        try {
+          const res = await fetch(s.healthUrl, { headers: statusAuth, signal: AbortSignal.timeout(healthTimeoutMs) });
+          const body = (await res.json()) as Record<string, unknown>;
+          model.serviceHealth(s.name, clock.nowMs(), { body });
+        } catch (e) {
+          const err = e as Error & { cause?: { code?: string } };
+          const why = err.name === 'TimeoutError' ? `no answer within ${healthTimeoutMs} ms` : (err.cause?.code ?? err.message);
+          model.serviceHealth(s.name, clock.nowMs(), { error: why });
+        }
+        // The subscribers' optional `/store/latest` route: newest stored records per measurement.
+        if (s.kind === 'subscriber' && !noStoreLatest.has(s.name) && pollCount % 5 === 1) {
           try {
-            const res = await fetch(s.healthUrl, { headers: statusAuth, signal: AbortSignal.timeout(healthTimeoutMs) });
-            const body = (await res.json()) as Record<string, unknown>;
-            model.serviceHealth(s.name, clock.nowMs(), { body });
-          } catch (e) {
-            const err = e as Error & { cause?: { code?: string } };
-            const why = err.name === 'TimeoutError' ? `no answer within ${healthTimeoutMs} ms` : (err.cause?.code ?? err.message);
-            model.serviceHealth(s.name, clock.nowMs(), { error: why });
+            const res = await fetch(s.healthUrl.replace(/\/health$/, '/store/latest'), {
+              headers: statusAuth,
+              signal: AbortSignal.timeout(healthTimeoutMs),
+            });
+            if (res.status === 404) noStoreLatest.add(s.name);
+            else if (res.ok) storeLatest[s.name] = await res.json();
+          } catch {
+            // not answering: /health already says so
           }
-          // The subscribers' optional `/store/latest` route: newest stored records per measurement.
-          if (s.kind === 'subscriber' && !noStoreLatest.has(s.name) && pollCount % 5 === 1) {
-            try {
-              const res = await fetch(s.healthUrl.replace(/\/health$/, '/store/latest'), {
-                headers: statusAuth,
-                signal: AbortSignal.timeout(healthTimeoutMs),
-              });
-              if (res.status === 404) noStoreLatest.add(s.name);
-              else if (res.ok) storeLatest[s.name] = await res.json();
-            } catch {
-              // not answering: /health already says so
-            }
-          }
-        }),
-      );
-    } finally {
-      polling = false;
-    }
+        }
+      }),
+    );
   };
+  const healthStale = () => clock.nowMs() - lastPollMs > healthIntervalMs;
 
   const stateBody = (): ConsoleStateBody => ({
     ...model.snapshot(clock.nowMs()),
@@ -267,7 +284,9 @@ async function serve(opts: ConsoleOptions, closeBus: () => Promise<void>): Promi
       stats.state_events++;
       broadcast('state', stateBody());
     }, stateIntervalMs),
-    setInterval(() => void pollHealth(), healthIntervalMs),
+    setInterval(() => {
+      if (clients.size > 0 || clock.nowMs() - lastPollMs >= idleHealthIntervalMs - healthIntervalMs / 2) void pollHealth();
+    }, healthIntervalMs),
   ];
   void pollHealth();
 
@@ -318,7 +337,13 @@ async function serve(opts: ConsoleOptions, closeBus: () => Promise<void>): Promi
         stale_after_ms: staleAfterMs,
       });
       send(res, 'state', stateBody());
+      // Health may be up to idleHealthIntervalMs old: ask now and send the state again.
+      if (healthStale())
+        void pollHealth().then(() => {
+          if (clients.has(res)) send(res, 'state', stateBody());
+        });
     } else if (path === '/api/state') {
+      if (healthStale()) await pollHealth();
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stateBody()));
     } else if (path === '/api/series') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(model.allSeries()));

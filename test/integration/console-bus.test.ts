@@ -4,7 +4,8 @@
  * was given exactly once: on close(), and when starting fails (a bad host, a port in use).
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { configSchema } from '../../src/config/schema.js';
 import type { BusRecord, TickRecord } from '../../src/core/records.js';
@@ -117,5 +118,45 @@ test('a failed start closes the bus it was given: port in use', async () => {
     assert.equal(bus.closes, 1);
   } finally {
     await new Promise<void>((r) => blocker.close(() => r()));
+  }
+});
+
+test('services are asked for /health each interval only while a browser is connected; /api/state asks when health is old', async () => {
+  // A stand-in subscriber status server that counts the asks.
+  let asks = 0;
+  const status = createHttpServer((req, res) => {
+    if (req.url === '/health') asks++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","ready":true}');
+  });
+  await new Promise<void>((r) => status.listen(0, '127.0.0.1', () => r()));
+  const statusPort = (status.address() as AddressInfo).port;
+  const cfg = configSchema.parse({
+    console: { port: 1 },
+    subscribers: [{ name: 'sub_a', port: statusPort, topics: ['kraken.tick'], measurements: { tick: 'kraken_tick' } }],
+  });
+  const bus = new MemoryBus();
+  const con = await startConsole({ config: cfg, port: 0, bus, healthIntervalMs: 100, idleHealthIntervalMs: 5_000 });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    await waitFor('the first ask at start', async () => asks >= 1, 5_000, 20);
+    await sleep(1_500);
+    assert.ok(asks <= 2, `nobody watching: ${asks} asks in 1.5 s at a 100 ms interval`);
+    // /api/state with health older than the interval asks first, and answers with what it got.
+    const before = asks;
+    const body = (await (await fetch(`${con.url}api/state`)).json()) as ConsoleStateBody;
+    assert.equal(asks, before + 1, '/api/state asked once');
+    assert.equal(body.services.find((s) => s.name === 'sub_a')?.state, 'ok');
+    // A browser (an SSE reader) connected: every interval.
+    const ac = new AbortController();
+    const events = await fetch(`${con.url}events`, { signal: ac.signal });
+    const reading = events.body!.pipeTo(new WritableStream(), { signal: ac.signal }).catch(() => undefined);
+    const watched0 = asks;
+    await sleep(1_500);
+    assert.ok(asks - watched0 >= 8, `watched: ${asks - watched0} asks in 1.5 s at a 100 ms interval`);
+    ac.abort();
+    await reading;
+  } finally {
+    await con.close();
+    await new Promise<void>((r) => status.close(() => r()));
   }
 });
