@@ -24,11 +24,15 @@ export interface JournalOptions {
   nowMs: () => number;
 }
 
-interface Chunk {
+/** Records `first..last` of the session, as one bus payload (`encodeBatch`). */
+export interface JournalChunk {
   first: number;
   last: number;
-  atMs: number;
   payload: Buffer;
+}
+
+interface Chunk extends JournalChunk {
+  atMs: number;
 }
 
 export interface JournalRange {
@@ -167,6 +171,31 @@ export class PublishJournal {
     }
     if (end > newest) unavailable.push([Math.max(first, newest + 1), end]);
     return { records, unavailable };
+  }
+
+  /** The chunks held, oldest first (what is pending is sealed first): for saving the journal at a clean stop. */
+  chunkList(): readonly JournalChunk[] {
+    this.seal();
+    return this.chunks;
+  }
+
+  /** A journal holding exactly `chunks` (one contiguous seq range, oldest first), never evicting: a saved journal read back. */
+  static fromChunks(session: string, chunks: readonly JournalChunk[]): PublishJournal {
+    const j = new PublishJournal(session, {
+      maxRecords: Number.MAX_SAFE_INTEGER,
+      maxAgeMs: Number.POSITIVE_INFINITY,
+      maxBytes: Number.POSITIVE_INFINITY,
+      nowMs: () => 0,
+    });
+    for (const c of chunks) {
+      const newest = j.lastChunkSeq();
+      if (c.last < c.first || (newest !== 0 && c.first !== newest + 1))
+        throw new Error(`journal: chunk ${c.first}..${c.last} does not follow ${newest}`);
+      j.chunks.push({ first: c.first, last: c.last, atMs: 0, payload: c.payload });
+      j.bytes += c.payload.length;
+      j.count += c.last - c.first + 1;
+    }
+    return j;
   }
 
   stats(): JournalStats {

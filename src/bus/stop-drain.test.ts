@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StopDrain, unreadAtStop, type FinalSeq } from './stop-drain.js';
+import type { BusRecord } from '../core/records.js';
+import { StopDrain, takeFromSavedJournal, unreadAtStop, type FinalSeq, type SavedJournalSource } from './stop-drain.js';
 
 const opts = { publishers: ['a', 'b'], quietMs: 500, maxMs: 5000 };
 const rec = (publisher: string, ts_event_us = 0) => ({ publisher, kind: 'ticker', ts_event_us });
@@ -92,4 +93,79 @@ test('unreadAtStop: nothing for a publisher not cleanly stopped, without a file,
     ),
     [],
   );
+});
+
+test('takeFromSavedJournal: takes what the saved journal holds page by page, reports the rest as merged ranges', async () => {
+  const rec = (seq: number) => ({ seq }) as unknown as BusRecord;
+  // Holds 101..250 of session sa.
+  const saved: SavedJournalSource = {
+    session: 'sa',
+    range(session, first, last, max = Number.MAX_SAFE_INTEGER) {
+      const end = Math.min(last, first + max - 1);
+      const records: BusRecord[] = [];
+      const unavailable: [number, number][] = [];
+      if (first < 101) unavailable.push([first, Math.min(end, 100)]);
+      for (let s = Math.max(first, 101); s <= Math.min(end, 250); s++) records.push(rec(s));
+      if (end > 250) unavailable.push([Math.max(first, 251), end]);
+      return { records, unavailable };
+    },
+  };
+  const pushed: number[] = [];
+  let pages = 0;
+  const io = {
+    push: (r: BusRecord[]) => {
+      pages++;
+      pushed.push(...r.map((x) => x.seq));
+    },
+    roomFor: () => true,
+    deadlineReached: () => false,
+  };
+  const got = await takeFromSavedJournal(saved, { session: 'sa', first: 51, last: 300 }, io, 40);
+  assert.equal(got.recovered, 150);
+  assert.deepEqual(
+    pushed,
+    Array.from({ length: 150 }, (_, i) => 101 + i),
+  );
+  assert.ok(pages >= 4, `paged: ${pages} pushes`);
+  assert.deepEqual(got.missing, [
+    [51, 100],
+    [251, 300],
+  ]);
+  // Another session's journal, or none: the whole range is reported.
+  assert.deepEqual(await takeFromSavedJournal(saved, { session: 'sb', first: 1, last: 9 }, io), { recovered: 0, missing: [[1, 9]] });
+  assert.deepEqual(await takeFromSavedJournal(undefined, { session: 'sa', first: 1, last: 9 }, io), { recovered: 0, missing: [[1, 9]] });
+});
+
+test('takeFromSavedJournal: waits while memory is full, and reports what the deadline leaves', async () => {
+  const saved: SavedJournalSource = {
+    session: 'sa',
+    range: (_s, first, last, max = Number.MAX_SAFE_INTEGER) => ({
+      records: Array.from({ length: Math.min(last, first + max - 1) - first + 1 }, (_, i) => ({ seq: first + i }) as unknown as BusRecord),
+      unavailable: [],
+    }),
+  };
+  let room = 0;
+  let waits = 0;
+  let pushes = 0;
+  const got = await takeFromSavedJournal(
+    saved,
+    { session: 'sa', first: 1, last: 1000 },
+    {
+      push: () => {
+        pushes++;
+        room = 0;
+      },
+      // Room for one page after every second wait; a page fills it.
+      roomFor: () => room > 0,
+      deadlineReached: () => pushes >= 3,
+      wait: async () => {
+        waits++;
+        room = waits % 2 === 0 ? 1 : 0;
+      },
+    },
+    100,
+  );
+  assert.equal(got.recovered, 300);
+  assert.deepEqual(got.missing, [[301, 1000]]);
+  assert.ok(waits >= 5, `waited for room: ${waits}`);
 });

@@ -6,6 +6,7 @@
  * everything sent before it is in) or quiet (nothing from it for `quietMs`: stopped and drained), and
  * never longer than `maxMs`. Pure state, no I/O: the caller feeds it records and asks on a timer.
  */
+import type { BusRecord } from '../core/records.js';
 
 export type DrainState = 'reading' | 'drained' | 'limit';
 
@@ -115,4 +116,64 @@ export function unreadAtStop(
     out.push({ publisher, session: f.session, first: read + 1, last: f.last_seq, endUs: f.last_heartbeat_us });
   }
   return out;
+}
+
+/** What {@link takeFromSavedJournal} needs of a saved journal (a PublishJournal read back from disk). */
+export interface SavedJournalSource {
+  readonly session: string;
+  range(session: string, first: number, last: number, maxRecords?: number): { records: BusRecord[]; unavailable: [number, number][] };
+}
+
+export interface TakeIo {
+  /** Hand records to the store (the pipeline). */
+  push(records: BusRecord[]): void;
+  /** Room in memory for another page (the pipeline spools what it cannot write in time). */
+  roomFor(): boolean;
+  /** Out of time: what is not taken yet is reported instead. */
+  deadlineReached(): boolean;
+  /** Wait a little before asking roomFor() again (default 10 ms). */
+  wait?: () => Promise<void>;
+}
+
+/**
+ * Take the unread range `u` from the journal its publisher saved at its clean stop, a page at a time
+ * and only while memory has room: `recovered` records were pushed, `missing` are the inclusive ranges
+ * (merged, ascending) the saved journal does not hold (evicted before the stop, or no journal of
+ * that session) or that the deadline left, which the caller reports as gaps.
+ */
+export async function takeFromSavedJournal(
+  saved: SavedJournalSource | undefined,
+  u: Pick<UnreadRange, 'session' | 'first' | 'last'>,
+  io: TakeIo,
+  pageRecords = 2000,
+): Promise<{ recovered: number; missing: [number, number][] }> {
+  const missing: [number, number][] = [];
+  const miss = (a: number, b: number) => {
+    const l = missing[missing.length - 1];
+    if (l && l[1] + 1 === a) l[1] = b;
+    else missing.push([a, b]);
+  };
+  if (!saved || saved.session !== u.session) return { recovered: 0, missing: [[u.first, u.last]] };
+  const wait = io.wait ?? (() => new Promise<void>((r) => setTimeout(r, 10)));
+  let recovered = 0;
+  let seq = u.first;
+  while (seq <= u.last) {
+    if (io.deadlineReached()) {
+      miss(seq, u.last);
+      break;
+    }
+    if (!io.roomFor()) {
+      await wait();
+      continue;
+    }
+    const r = saved.range(u.session, seq, u.last, pageRecords);
+    // The journal is one contiguous range: what it lacks of this page is before or after the records.
+    for (const [a, b] of r.unavailable) miss(a, b);
+    if (r.records.length) {
+      io.push(r.records);
+      recovered += r.records.length;
+    }
+    seq = Math.min(u.last, seq + pageRecords - 1) + 1;
+  }
+  return { recovered, missing };
 }

@@ -26,7 +26,7 @@ import { scrubSecrets } from '../logging/redact.js';
 import { signalReady } from '../supervisor/child.js';
 import { boundedStep, loadFromCommand } from './common.js';
 import { openReplaySession, openVenueSource } from './venue-source.js';
-import { readSessionFile, sessionFilePath, type SessionFile } from './session-file.js';
+import { readSessionFile, removeJournalFile, sessionFilePath, writeJournalFile, type SessionFile } from './session-file.js';
 
 export function findPublisher(cfg: Config, name: string): PublisherConfig {
   const p = cfg.publishers.find((x) => x.name === name);
@@ -132,6 +132,8 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
   const gap = restartGap(prev, clock.nowUs(), pc.venue);
   if (gap) publish([gap]);
   writeState(false);
+  // The previous session's saved journal (if any) is of no use to anybody now.
+  removeJournalFile(cfg, pc.name);
 
   const registry = createRegistry(pc.name);
   mirrorCounter(registry, 'nbpy_frames_in_total', 'venue frames received', () => stats.frames_in);
@@ -310,6 +312,21 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
     const warn = (msg: string) => log.warn({}, msg);
     await boundedStep('handing queued records to the bus', pub.drain(), STOP_STEP_MS, warn);
     pub.heartbeat({ connected: false, lastVenueMsgAgeMs: ageMs() });
+    // Saved before the clean-stop session file: a subscriber that reads `clean_stop` finds the journal
+    // beside it, and takes from it what it never got from the bus.
+    if (journal) {
+      try {
+        const t0 = clock.monoMs();
+        const bytes = writeJournalFile(cfg, pc.name, journal);
+        const js = journal.stats();
+        log.info(
+          { records: js.records, first_seq: js.first_seq, last_seq: js.last_seq, bytes, ms: Math.round(clock.monoMs() - t0) },
+          'journal saved for subscribers still behind',
+        );
+      } catch (e) {
+        log.warn({}, `cannot save the journal: ${(e as Error).message}; subscribers still behind will report what they miss as a gap`);
+      }
+    }
     writeState(true);
     await boundedStep('closing the bus socket', pub.close(), STOP_STEP_MS, warn);
     await boundedStep('closing the retransmission socket', retransmit?.close() ?? Promise.resolve(), STOP_STEP_MS, warn);

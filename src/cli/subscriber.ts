@@ -31,8 +31,8 @@ import { curveClientKeys } from '../bus/curve.js';
 import { SequenceTracker } from '../core/sequence.js';
 import { GapRecovery, type LostCause } from '../bus/gap-recovery.js';
 import { DurableWatermark } from '../bus/durable-watermark.js';
-import { StopDrain, unreadAtStop, type FinalSeq } from '../bus/stop-drain.js';
-import { readSessionFile } from './session-file.js';
+import { StopDrain, takeFromSavedJournal, unreadAtStop, type FinalSeq } from '../bus/stop-drain.js';
+import { readJournalFile, readSessionFile } from './session-file.js';
 import { RetransmitClient } from '../bus/retransmit.js';
 import { createRegistry, mirrorCounter, mirrorGauge, startStatusServer } from '../health/status-server.js';
 import { HEALTH_MEASUREMENT_SCHEMA, HealthWriter, RateMeter } from './health-writer.js';
@@ -670,10 +670,13 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     if (held) log.warn({ held, open_holes: recovery.openHoles() }, 'stopping with records held behind an open sequence hole');
   }
   // What a cleanly stopped publisher published and this subscriber never read (the drain limit closed
-  // the intake first, or the publisher's linger ran out) is gone with the publisher's journal: store
-  // it as a gap with its exact range, ending when the publisher stopped.
+  // the intake first, or the publisher's linger ran out): taken from the journal the publisher saved
+  // at its stop, on this host; what that lacks (or what time does not allow) is stored as a gap with
+  // its exact range, ending when the publisher stopped.
   let unreadRecords = 0;
+  let recoveredAtStop = 0;
   if (stopping && pipelineOpen) {
+    const recoverUntil = clock.monoMs() + cfg.shutdown.phaseTimeoutMs / 3;
     for (const u of unreadAtStop(
       pubs.map((p) => p.name),
       (p) => {
@@ -683,18 +686,40 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       (session) => tracker.lastSeq(session),
     )) {
       const pc = pubs.find((p) => p.name === u.publisher)!;
-      const context = { ...lastRecord.get(u.session)!, ts_event_us: u.endUs };
-      const n = u.last - u.first + 1;
-      unreadRecords += n;
-      seqGapRecords++;
       const t = topicStats(pc.topic);
-      t.gaps++;
-      t.missing += n;
-      log.warn(
-        { publisher: u.publisher, session: u.session, first: u.first, last: u.last, records: n },
-        'stopping: the publisher stopped before this subscriber read the rest of its session; stored as a gap',
-      );
-      pipeline.push([sequenceGapRecord(context, u.first, u.last, lastEventUs.get(u.session) ?? 0, name, clock.nowUs())]);
+      const saved = readJournalFile(cfg, u.publisher);
+      const { recovered, missing } = await takeFromSavedJournal(saved, u, {
+        push: (records) => pipeline.push(records),
+        roomFor: () => pipeline.heldBytes <= sc.maxHeldBytes,
+        deadlineReached: () => clock.monoMs() >= recoverUntil,
+      });
+      recoveredAtStop += recovered;
+      t.records += recovered;
+      if (recovered)
+        log.info(
+          { publisher: u.publisher, session: u.session, first: u.first, last: u.last, recovered },
+          'stopping: read what the bus did not bring from the journal the publisher saved at its stop',
+        );
+      for (const [first, last] of missing) {
+        const context = { ...lastRecord.get(u.session)!, ts_event_us: u.endUs };
+        const n = last - first + 1;
+        unreadRecords += n;
+        seqGapRecords++;
+        t.gaps++;
+        t.missing += n;
+        log.warn(
+          {
+            publisher: u.publisher,
+            session: u.session,
+            first,
+            last,
+            records: n,
+            cause: saved?.session === u.session ? 'not_in_saved_journal' : 'no_saved_journal',
+          },
+          'stopping: the publisher stopped before this subscriber read the rest of its session; stored as a gap',
+        );
+        pipeline.push([sequenceGapRecord(context, first, last, lastEventUs.get(u.session) ?? 0, name, clock.nowUs())]);
+      }
     }
   }
   pipelineOpen = false;
@@ -719,6 +744,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       flushed_in_ms: Math.round(clock.monoMs() - t0),
       records_in: recordsIn,
       unread_at_stop: unreadRecords,
+      recovered_at_stop: recoveredAtStop,
       points_written: s.points_written,
       spool_batches: s.spool_batches,
       spool_bytes: s.spool_bytes,

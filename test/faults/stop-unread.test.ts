@@ -2,12 +2,16 @@
  * A publisher that stops while its subscriber is far behind on the bus: the subscriber is frozen
  * (SIGSTOP) while 100,000 records are published, then the publisher is stopped cleanly (`nbpy stop`
  * order: publishers first). Its ZeroMQ linger runs out with messages still queued for the frozen
- * subscriber, and its journal ends with the process, so that tail is gone. The subscriber, resumed
- * and stopped, reads what reached it and then stores the rest as a gap with its exact range, from the
+ * subscriber, so that tail never arrives on the bus. The publisher saved its journal at its stop
+ * (`<runDir>/sessions/<publisher>.journal`): the subscriber, resumed and stopped, reads what reached it
+ * and takes the rest from that file, so nothing is lost. Without the file (a publisher on another
+ * host, or a file that cannot be read) it stores the rest as a gap with its exact range, from the
  * publisher's session file: lost == exactly what was reported, nothing silent.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   assertLossReported,
   describe,
@@ -28,14 +32,15 @@ import {
 
 const influx = useInfluxd();
 
-test('publisher stopped while its subscriber is frozen far behind: the unread tail is stored as an exact gap at the stop', async () => {
-  await withFaultStack(influx(), tickerStack('f_stop_unread', 5000), async ({ stack, procs, subscriberPort, startPair, account }) => {
+async function stopBehind(database: string, savedJournal: boolean): Promise<void> {
+  await withFaultStack(influx(), tickerStack(database, 5000), async ({ stack, procs, subscriberPort, startPair, account }) => {
     const port = subscriberPort(SUB);
     const pubPort = stack.publisherStatusPort(PUB);
     const { sub, pub, session: s } = await startPair(SUB, PUB);
     await waitWritten(port, 3000);
     const frozenAt = (await health(pubPort)).last_seq as number;
     sub.child.kill('SIGSTOP');
+    const journalFile = join(stack.config.runDir, 'sessions', `${PUB}.journal`);
     try {
       // More than the loopback TCP buffers hold: the rest waits in the publisher's ZeroMQ queue.
       await waitFor(
@@ -45,10 +50,13 @@ test('publisher stopped while its subscriber is frozen far behind: the unread ta
         200,
       );
       await stopClean(pub, 'publisher (its linger runs out with messages still queued for the frozen subscriber)');
+      if (!savedJournal) rmSync(journalFile);
     } finally {
       sub.child.kill('SIGCONT');
     }
     await stopClean(sub, 'subscriber');
+    const stopped = sub.lines.find((l) => 'recovered_at_stop' in l) as { recovered_at_stop: number; unread_at_stop: number } | undefined;
+    assert.ok(stopped, `the subscriber's stop line: ${JSON.stringify(sub.lines.slice(-5))}`);
     // Started and stopped again with the publisher still stopped: it reads nothing of that session, so
     // it reports nothing again (the range is stored once).
     const sub2 = procs.start(['subscriber', 'run', SUB], stack.configPath);
@@ -57,12 +65,29 @@ test('publisher stopped while its subscriber is frozen far behind: the unread ta
     const file = sessionFile(stack, PUB);
     assert.equal(file.clean_stop, true);
     const acc = await account(SUB, s, file.last_seq);
-    console.log(`# stop with the tail unread: ${describe(acc)}`);
+    const what = savedJournal ? 'saved journal' : 'no saved journal';
+    console.log(`# stop with the tail unread (${what}): ${describe(acc)}; stop line ${JSON.stringify(stopped)}`);
     const head = assertLossReported(acc, { firstSession: true });
-    console.log(`# stop with the tail unread: silent head of the first session: ${head}`);
-    // The fault happened: part of the session never reached the subscriber, and it was reported.
-    assert.ok(acc.lost - head > 0 && acc.reported === acc.lost - head, describe(acc));
+    console.log(`# stop with the tail unread (${what}): silent head of the first session: ${head}`);
     const gaps = await reportedGaps(storeView(influx(), stack, SUB), s);
-    assert.equal(gaps.length, 1, `one gap record for the unread tail: ${JSON.stringify(gaps)}`);
+    if (savedJournal) {
+      // The fault happened (the tail did not come over the bus), and the saved journal gave it back.
+      assert.ok(stopped.recovered_at_stop > 0 && stopped.unread_at_stop === 0, JSON.stringify(stopped));
+      assert.equal(acc.lost - head, 0, describe(acc));
+      assert.equal(gaps.length, 0, `no gap record: ${JSON.stringify(gaps)}`);
+    } else {
+      // Part of the session never reached the subscriber, and it was reported.
+      assert.ok(stopped.recovered_at_stop === 0 && stopped.unread_at_stop > 0, JSON.stringify(stopped));
+      assert.ok(acc.lost - head > 0 && acc.reported === acc.lost - head, describe(acc));
+      assert.equal(gaps.length, 1, `one gap record for the unread tail: ${JSON.stringify(gaps)}`);
+    }
   });
+}
+
+test('publisher stopped while its subscriber is frozen far behind: the subscriber takes the unread tail from the journal the publisher saved', async () => {
+  await stopBehind('f_stop_unread', true);
+});
+
+test('the same without the saved journal: the unread tail is stored as an exact gap at the stop', async () => {
+  await stopBehind('f_stop_unread_nofile', false);
 });
