@@ -240,6 +240,26 @@ describe('GapRecovery: the publisher ended the session (clean stop, journal gone
     assert.equal(g.openHoles(), 0);
   });
 
+  it('openRange names what is still open, so a saved journal can fill it before ended()', () => {
+    const { g, take, lost } = setup({ holdTimeoutMs: 60_000 });
+    g.accept(rec(1));
+    assert.equal(g.openRange('s1'), undefined, 'nothing missing');
+    g.hole('s1', 'kraken_tick', 2, 3, rec(4));
+    g.accept(rec(4));
+    g.hole('s1', 'kraken_tick', 5, 6, rec(6));
+    assert.deepEqual(g.openRange('s1'), [2, 6]);
+    assert.equal(g.openRange('other'), undefined);
+    // The saved journal holds 2..5 (6 was evicted): records already held are duplicates, not stored twice.
+    g.recovered('s1', range(2, 5));
+    g.ended('s1');
+    assert.equal(take(), '1,2,3,4,5,gap6');
+    assert.deepEqual(
+      lost.map((l) => [l.first, l.last]),
+      [[6, 6]],
+    );
+    assert.equal(g.openRange('s1'), undefined);
+  });
+
   it('does nothing for a session with nothing missing, or one it does not know', () => {
     const { g, take, lost } = setup();
     g.accept(rec(1));

@@ -211,6 +211,12 @@ export class GapRecovery {
     this.unavailable(session, ranges);
   }
 
+  /** The seqs of `session` from the first not yet released to the newest seen, when any is missing there. */
+  openRange(session: string): [number, number] | undefined {
+    const s = this.sessions.get(session);
+    return s && s.next <= s.maxSeen && (s.holes.length > 0 || s.held.size > 0) ? [s.next, s.maxSeen] : undefined;
+  }
+
   /** Apply deadlines and the memory bound (call it periodically). */
   tick(): void {
     for (const [k, s] of this.sessions) this.drain(k, s);

@@ -45,5 +45,6 @@ export function decodeJournalFile(buf: Buffer): SavedJournal {
     chunks.push({ first, last, payload: buf.subarray(at, at + bytes) });
     at += bytes;
   }
+  if (at !== buf.length) throw new Error(`journal file: ${buf.length - at} bytes after the last chunk`);
   return { session: h.session, chunks };
 }

@@ -96,7 +96,7 @@ test('unreadAtStop: nothing for a publisher not cleanly stopped, without a file,
 });
 
 test('takeFromSavedJournal: takes what the saved journal holds page by page, reports the rest as merged ranges', async () => {
-  const rec = (seq: number) => ({ seq }) as unknown as BusRecord;
+  const rec = (seq: number) => ({ seq, session: 'sa' }) as unknown as BusRecord;
   // Holds 101..250 of session sa.
   const saved: SavedJournalSource = {
     session: 'sa',
@@ -127,20 +127,59 @@ test('takeFromSavedJournal: takes what the saved journal holds page by page, rep
     Array.from({ length: 150 }, (_, i) => 101 + i),
   );
   assert.ok(pages >= 4, `paged: ${pages} pushes`);
+  assert.equal(got.lastTaken?.seq, 250);
   assert.deepEqual(got.missing, [
-    [51, 100],
-    [251, 300],
+    [51, 100, 'not_in_saved_journal'],
+    [251, 300, 'not_in_saved_journal'],
   ]);
   // Another session's journal, or none: the whole range is reported.
-  assert.deepEqual(await takeFromSavedJournal(saved, { session: 'sb', first: 1, last: 9 }, io), { recovered: 0, missing: [[1, 9]] });
-  assert.deepEqual(await takeFromSavedJournal(undefined, { session: 'sa', first: 1, last: 9 }, io), { recovered: 0, missing: [[1, 9]] });
+  assert.deepEqual(await takeFromSavedJournal(saved, { session: 'sb', first: 1, last: 9 }, io), {
+    recovered: 0,
+    missing: [[1, 9, 'no_saved_journal']],
+  });
+  assert.deepEqual(await takeFromSavedJournal(undefined, { session: 'sa', first: 1, last: 9 }, io), {
+    recovered: 0,
+    missing: [[1, 9, 'no_saved_journal']],
+  });
+});
+
+test('takeFromSavedJournal: a part of the file that does not decode to what its index names is reported, not pushed', async () => {
+  const rec = (seq: number, session = 'sa') => ({ seq, session }) as unknown as BusRecord;
+  const pushed: number[] = [];
+  const io = { push: (r: BusRecord[]) => pushed.push(...r.map((x) => x.seq)), roomFor: () => true, deadlineReached: () => false };
+  // Pages from 301 on fail to decode.
+  const throwing: SavedJournalSource = {
+    session: 'sa',
+    range: (_s, first, last, max = 100) => {
+      if (first > 300) throw new Error('payload is not msgpack');
+      return { records: Array.from({ length: Math.min(last, first + max - 1) - first + 1 }, (_, i) => rec(first + i)), unavailable: [] };
+    },
+  };
+  const a = await takeFromSavedJournal(throwing, { session: 'sa', first: 101, last: 500 }, io, 100);
+  assert.equal(a.recovered, 200);
+  assert.deepEqual(a.missing, [[301, 500, 'saved_journal_unreadable']]);
+  // A chunk holding fewer records than its index says (undefined in the page), or another session's.
+  for (const bad of [
+    [rec(1), undefined],
+    [rec(1), rec(2, 'other')],
+    [rec(1), rec(3)],
+  ]) {
+    const short: SavedJournalSource = { session: 'sa', range: () => ({ records: bad as BusRecord[], unavailable: [] }) };
+    pushed.length = 0;
+    const b = await takeFromSavedJournal(short, { session: 'sa', first: 1, last: 2 }, io);
+    assert.deepEqual(b, { recovered: 0, lastTaken: undefined, missing: [[1, 2, 'saved_journal_unreadable']] });
+    assert.deepEqual(pushed, []);
+  }
 });
 
 test('takeFromSavedJournal: waits while memory is full, and reports what the deadline leaves', async () => {
   const saved: SavedJournalSource = {
     session: 'sa',
     range: (_s, first, last, max = Number.MAX_SAFE_INTEGER) => ({
-      records: Array.from({ length: Math.min(last, first + max - 1) - first + 1 }, (_, i) => ({ seq: first + i }) as unknown as BusRecord),
+      records: Array.from(
+        { length: Math.min(last, first + max - 1) - first + 1 },
+        (_, i) => ({ seq: first + i, session: 'sa' }) as unknown as BusRecord,
+      ),
       unavailable: [],
     }),
   };
@@ -166,6 +205,6 @@ test('takeFromSavedJournal: waits while memory is full, and reports what the dea
     100,
   );
   assert.equal(got.recovered, 300);
-  assert.deepEqual(got.missing, [[301, 1000]]);
+  assert.deepEqual(got.missing, [[301, 1000, 'stop_time_limit']]);
   assert.ok(waits >= 5, `waited for room: ${waits}`);
 });

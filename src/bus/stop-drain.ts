@@ -96,8 +96,9 @@ export interface UnreadRange {
 /**
  * After the drain: the seqs each publisher published and this subscriber never read, for publishers
  * that stopped cleanly in a session it was reading. Whatever caused them (the drain limit closed the
- * intake, or the publisher's linger ran out before its queue reached this subscriber), they are gone:
- * the publisher's journal ended with its process. `readUpTo(session)` is the highest seq read of the
+ * intake, or the publisher's linger ran out before its queue reached this subscriber), they will not
+ * come over the bus: the caller takes them from the journal the publisher saved at its stop
+ * ({@link takeFromSavedJournal}) or reports them. `readUpTo(session)` is the highest seq read of the
  * session (undefined when none was). A publisher still running, killed, on another host (no file), or
  * in a session this subscriber never read, gives nothing: its final seq is not known here, and a
  * running publisher's journal still serves the next run.
@@ -135,45 +136,62 @@ export interface TakeIo {
   wait?: () => Promise<void>;
 }
 
+/** Why a range of an unread tail could not be taken from the saved journal. */
+export type UntakenCause = 'no_saved_journal' | 'not_in_saved_journal' | 'stop_time_limit' | 'saved_journal_unreadable';
+
 /**
  * Take the unread range `u` from the journal its publisher saved at its clean stop, a page at a time
- * and only while memory has room: `recovered` records were pushed, `missing` are the inclusive ranges
- * (merged, ascending) the saved journal does not hold (evicted before the stop, or no journal of
- * that session) or that the deadline left, which the caller reports as gaps.
+ * and only while memory has room: `recovered` records were pushed (`lastTaken` is the newest of them),
+ * `missing` are the inclusive ranges (merged, ascending) that were not, each with its cause: outside
+ * the saved journal (evicted before the stop, or no journal of that session), left by the deadline,
+ * or in a part of the file that does not decode to the records its index names. The caller reports
+ * them as gaps. Never throws on a bad file.
  */
 export async function takeFromSavedJournal(
   saved: SavedJournalSource | undefined,
   u: Pick<UnreadRange, 'session' | 'first' | 'last'>,
   io: TakeIo,
   pageRecords = 2000,
-): Promise<{ recovered: number; missing: [number, number][] }> {
-  const missing: [number, number][] = [];
-  const miss = (a: number, b: number) => {
+): Promise<{ recovered: number; lastTaken?: BusRecord; missing: [number, number, UntakenCause][] }> {
+  const missing: [number, number, UntakenCause][] = [];
+  const miss = (a: number, b: number, cause: UntakenCause) => {
     const l = missing[missing.length - 1];
-    if (l && l[1] + 1 === a) l[1] = b;
-    else missing.push([a, b]);
+    if (l && l[1] + 1 === a && l[2] === cause) l[1] = b;
+    else missing.push([a, b, cause]);
   };
-  if (!saved || saved.session !== u.session) return { recovered: 0, missing: [[u.first, u.last]] };
+  if (!saved || saved.session !== u.session) return { recovered: 0, missing: [[u.first, u.last, 'no_saved_journal']] };
   const wait = io.wait ?? (() => new Promise<void>((r) => setTimeout(r, 10)));
   let recovered = 0;
+  let lastTaken: BusRecord | undefined;
   let seq = u.first;
   while (seq <= u.last) {
     if (io.deadlineReached()) {
-      miss(seq, u.last);
+      miss(seq, u.last, 'stop_time_limit');
       break;
     }
     if (!io.roomFor()) {
       await wait();
       continue;
     }
-    const r = saved.range(u.session, seq, u.last, pageRecords);
+    let r: { records: BusRecord[]; unavailable: [number, number][] };
+    try {
+      r = saved.range(u.session, seq, u.last, pageRecords);
+      // The records must be exactly the seqs the index promised, one after another.
+      const first = r.records[0]?.seq;
+      if (!r.records.every((x, i) => x !== undefined && x.session === u.session && x.seq === first! + i))
+        throw new Error('records do not match the index');
+    } catch {
+      miss(seq, u.last, 'saved_journal_unreadable');
+      break;
+    }
     // The journal is one contiguous range: what it lacks of this page is before or after the records.
-    for (const [a, b] of r.unavailable) miss(a, b);
+    for (const [a, b] of r.unavailable) miss(a, b, 'not_in_saved_journal');
     if (r.records.length) {
       io.push(r.records);
       recovered += r.records.length;
+      lastTaken = r.records[r.records.length - 1];
     }
     seq = Math.min(u.last, seq + pageRecords - 1) + 1;
   }
-  return { recovered, missing };
+  return { recovered, lastTaken, missing };
 }

@@ -44,6 +44,7 @@ export function writeJournalFile(cfg: Pick<Config, 'runDir'>, publisher: string,
   const parts = encodeJournalFile(journal.session, journal.chunkList());
   const fd = openSync(`${f}.tmp`, 'w');
   let bytes = 0;
+  let ok = false;
   try {
     for (const b of parts) {
       let off = 0;
@@ -51,14 +52,21 @@ export function writeJournalFile(cfg: Pick<Config, 'runDir'>, publisher: string,
       bytes += b.length;
     }
     fsyncSync(fd);
+    ok = true;
   } finally {
     closeSync(fd);
+    // A failed write (a full disk) leaves no half file behind.
+    if (!ok) rmSync(`${f}.tmp`, { force: true });
   }
   renameSync(`${f}.tmp`, f);
   return bytes;
 }
 
-/** A saved journal, or undefined when there is none or it cannot be read (then the stop reports a gap, as without it). */
+/**
+ * A saved journal, or undefined when there is none or it cannot be read (then the stop reports a gap,
+ * as without it). The file is read whole (up to the publisher's `journal.maxBytes`); its chunks are
+ * decoded only when asked for.
+ */
 export function readJournalFile(cfg: Pick<Config, 'runDir'>, publisher: string): PublishJournal | undefined {
   const f = journalFilePath(cfg, publisher);
   try {
@@ -70,7 +78,8 @@ export function readJournalFile(cfg: Pick<Config, 'runDir'>, publisher: string):
   }
 }
 
-/** A new session makes the previous one's saved journal useless: remove it. */
+/** A new session makes the previous one's saved journal useless: remove it (and any half-written one). */
 export function removeJournalFile(cfg: Pick<Config, 'runDir'>, publisher: string): void {
   rmSync(journalFilePath(cfg, publisher), { force: true });
+  rmSync(`${journalFilePath(cfg, publisher)}.tmp`, { force: true });
 }

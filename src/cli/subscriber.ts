@@ -654,15 +654,47 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   bus.close();
   if (recoveryTimer) clearInterval(recoveryTimer);
   await Promise.all([...retransmitters.values()].map((c) => c.close()));
-  // Publishers that stopped cleanly (their session file on this host says so) took their journal
-  // with them: nothing of those sessions can be asked for any more.
+  // Publishers that stopped cleanly (their session file on this host says so) answer no retransmission
+  // requests any more; what they saved of their journal at the stop is all there is of those sessions.
   const finals = new Map(pubs.map((p) => [p.name, stopping ? readSessionFile(cfg, p.name) : undefined]));
   /** Sessions of cleanly stopped publishers that this run read (a seeded resume point is not a read). */
   const endedHere = (f: FinalSeq | undefined): f is FinalSeq => f?.clean_stop === true && lastRecord.has(f.session);
+  const savedJournals = new Map<string, ReturnType<typeof readJournalFile>>();
+  const savedJournal = (publisher: string) => {
+    if (!savedJournals.has(publisher)) savedJournals.set(publisher, readJournalFile(cfg, publisher));
+    return savedJournals.get(publisher);
+  };
+  // Taking records from saved journals may last until half the phase has gone since the stop began
+  // (the drain included), so the flush below still ends by three quarters of it: the supervisor kills
+  // at the phase limit.
+  const recoverUntil = clock.monoMs() + Math.max(0, cfg.shutdown.phaseTimeoutMs / 2 - drain.elapsedMs(clock.monoMs()));
+  const takeIo = (push: (records: BusRecord[]) => void) => ({
+    push,
+    roomFor: () => pipeline.heldBytes <= sc.maxHeldBytes,
+    deadlineReached: () => clock.monoMs() >= recoverUntil,
+  });
+  let recoveredAtStop = 0;
   if (recovery) {
-    // Holes still open in such a session become gap records now, and what was held behind them is
-    // released: waiting for a journal that is gone would drop them without a word.
-    if (pipelineOpen) for (const f of finals.values()) if (endedHere(f)) recovery.ended(f.session);
+    // Holes still open in such a session are filled from the saved journal where it can, and the rest
+    // become gap records now, with what was held behind them released: waiting for an answer that will
+    // not come would drop them without a word.
+    if (pipelineOpen)
+      for (const [publisher, f] of finals) {
+        if (!endedHere(f)) continue;
+        const open = recovery.openRange(f.session);
+        if (open) {
+          const { recovered } = await takeFromSavedJournal(
+            savedJournal(publisher),
+            { session: f.session, first: open[0], last: open[1] },
+            takeIo((records) => {
+              recovery.recovered(f.session, records);
+              releaseRecovered();
+            }),
+          );
+          recoveredAtStop += recovered;
+        }
+        recovery.ended(f.session);
+      }
     releaseRecovered();
     const held = recovery.snapshot().held;
     // Records still held (behind a hole of a publisher that may still run) are not stored now: the
@@ -674,9 +706,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   // at its stop, on this host; what that lacks (or what time does not allow) is stored as a gap with
   // its exact range, ending when the publisher stopped.
   let unreadRecords = 0;
-  let recoveredAtStop = 0;
   if (stopping && pipelineOpen) {
-    const recoverUntil = clock.monoMs() + cfg.shutdown.phaseTimeoutMs / 3;
     for (const u of unreadAtStop(
       pubs.map((p) => p.name),
       (p) => {
@@ -687,20 +717,21 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     )) {
       const pc = pubs.find((p) => p.name === u.publisher)!;
       const t = topicStats(pc.topic);
-      const saved = readJournalFile(cfg, u.publisher);
-      const { recovered, missing } = await takeFromSavedJournal(saved, u, {
-        push: (records) => pipeline.push(records),
-        roomFor: () => pipeline.heldBytes <= sc.maxHeldBytes,
-        deadlineReached: () => clock.monoMs() >= recoverUntil,
-      });
+      const { recovered, lastTaken, missing } = await takeFromSavedJournal(
+        savedJournal(u.publisher),
+        u,
+        takeIo((records) => pipeline.push(records)),
+      );
       recoveredAtStop += recovered;
       t.records += recovered;
-      if (recovered)
+      if (lastTaken) {
+        lastEventUs.set(u.session, lastTaken.ts_event_us);
         log.info(
-          { publisher: u.publisher, session: u.session, first: u.first, last: u.last, recovered },
+          { publisher: u.publisher, session: u.session, first: u.first, last: lastTaken.seq, recovered },
           'stopping: read what the bus did not bring from the journal the publisher saved at its stop',
         );
-      for (const [first, last] of missing) {
+      }
+      for (const [first, last, cause] of missing) {
         const context = { ...lastRecord.get(u.session)!, ts_event_us: u.endUs };
         const n = last - first + 1;
         unreadRecords += n;
@@ -708,14 +739,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
         t.gaps++;
         t.missing += n;
         log.warn(
-          {
-            publisher: u.publisher,
-            session: u.session,
-            first,
-            last,
-            records: n,
-            cause: saved?.session === u.session ? 'not_in_saved_journal' : 'no_saved_journal',
-          },
+          { publisher: u.publisher, session: u.session, first, last, records: n, cause },
           'stopping: the publisher stopped before this subscriber read the rest of its session; stored as a gap',
         );
         pipeline.push([sequenceGapRecord(context, first, last, lastEventUs.get(u.session) ?? 0, name, clock.nowUs())]);
@@ -726,10 +750,11 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   await healthWriter.stop();
 
   // ------------------------------------------------------------------ flush and exit
-  // What is left of the phase after the drain, less a quarter for the spool and the exit.
+  // What is left of the phase after the drain (and what the saved journals gave), less a quarter for
+  // the spool and the exit.
   const phaseMs = cfg.shutdown.phaseTimeoutMs;
   const t0 = clock.monoMs();
-  const flushMs = Math.max(phaseMs / 3, phaseMs * 0.75 - drain.elapsedMs(t0));
+  const flushMs = Math.max(phaseMs / 4, phaseMs * 0.75 - drain.elapsedMs(t0));
   const closed = await pipeline.close({ deadlineMs: flushMs }).then(
     () => true,
     (e: Error) => {

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import type { BusRecord } from '../core/records.js';
+import { encodeBatch } from '../bus/codec.js';
+import { PublishJournal } from '../bus/journal.js';
+import { journalFilePath, readJournalFile, removeJournalFile, writeJournalFile } from './session-file.js';
+
+const rec = (seq: number): BusRecord =>
+  ({
+    v: 1,
+    topic: 'oanda.tick',
+    venue: 'oanda',
+    kind: 'tick',
+    publisher: 'oanda_tick',
+    session: 'sess-1',
+    seq,
+    ts_event_us: 1_764_000_000_000_000 + seq,
+    ts_recv_us: 1_764_000_000_000_000 + seq,
+    instrument: 'EUR_USD',
+    bid: '1.1',
+    ask: '1.2',
+    bid_qty: null,
+    ask_qty: null,
+    last: null,
+    volume: null,
+    tradeable: true,
+  }) as BusRecord;
+const recs = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => rec(a + i));
+
+test('the journal saved at a stop reads back from <runDir>/sessions; a damaged or missing file reads as none', () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'nbpy-session-file-'));
+  try {
+    const cfg = { runDir };
+    mkdirSync(dirname(journalFilePath(cfg, 'oanda_tick')), { recursive: true });
+    assert.equal(readJournalFile(cfg, 'oanda_tick'), undefined, 'no file');
+    const j = new PublishJournal('sess-1', { maxRecords: 100_000, maxAgeMs: 60_000, maxBytes: 1 << 30, nowMs: () => 0 });
+    for (let a = 1; a <= 3000; a += 30) j.appendEncoded(recs(a, a + 29), encodeBatch(recs(a, a + 29)));
+    const bytes = writeJournalFile(cfg, 'oanda_tick', j);
+    const f = journalFilePath(cfg, 'oanda_tick');
+    assert.equal(readFileSync(f).length, bytes);
+    assert.equal(existsSync(`${f}.tmp`), false);
+    const back = readJournalFile(cfg, 'oanda_tick');
+    assert.equal(back?.session, 'sess-1');
+    assert.deepEqual(back.range('sess-1', 2990, 3010), { records: recs(2990, 3000), unavailable: [[3001, 3010]] });
+    // Damaged: cut short, or with bytes after the last chunk.
+    const whole = readFileSync(f);
+    writeFileSync(f, whole.subarray(0, whole.length - 10));
+    assert.equal(readJournalFile(cfg, 'oanda_tick'), undefined, 'truncated');
+    writeFileSync(f, Buffer.concat([whole, Buffer.from('junk')]));
+    assert.equal(readJournalFile(cfg, 'oanda_tick'), undefined, 'trailing bytes');
+    writeFileSync(`${f}.tmp`, 'half written');
+    removeJournalFile(cfg, 'oanda_tick');
+    assert.equal(existsSync(f) || existsSync(`${f}.tmp`), false, 'removed, half-written copy too');
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
