@@ -37,6 +37,8 @@ export function findPublisher(cfg: Config, name: string): PublisherConfig {
 const STARTUP_GRACE_MS = 400;
 /** Most a single step of the shutdown may take before it is named in the log and skipped. */
 const STOP_STEP_MS = 8_000;
+/** A stop still going this long after the signal says on stderr where it is (it goes on). */
+const STOP_WATCHDOG_MS = 20_000;
 
 /** The gap a restart leaves: from the previous session's last heartbeat to now. */
 export function restartGap(prev: SessionFile | undefined, nowUs: number, venue: PublisherConfig['venue']): Draft<GapRecord> | undefined {
@@ -73,6 +75,11 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
   let secrets: string[] = [];
   const safe = (t: string) => scrubSecrets(t, secrets);
 
+  /**
+   * What the process is doing now: named in the line written to stderr when a stop has not finished
+   * STOP_WATCHDOG_MS after the signal (a publisher that once did not exit in a test left nothing else).
+   */
+  let stage = 'binding the bus socket';
   const curveKeys = curveServerKeys(cfg.bus.curve, env);
   // Gap recovery: what this session publishes is journaled (as the bus payloads it went out in) and
   // served on the retransmission port.
@@ -94,6 +101,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
     );
   });
 
+  stage = 'binding the retransmission socket';
   const retransmit =
     journal && pc.retransmitPort !== undefined
       ? await RetransmitServer.bind({
@@ -113,7 +121,9 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
 
   // ZeroMQ PUB drops what it sends before subscribers have (re)connected; subscribers retry their
   // connection every 100 ms, so a short grace after bind keeps a restarted publisher's first records.
+  stage = 'waiting for subscribers to connect';
   await new Promise((r) => setTimeout(r, STARTUP_GRACE_MS));
+  stage = 'starting';
 
   // Restart gap: a previous session of this publisher left a state file in the run directory.
   const stateFile = sessionFilePath(cfg, pc.name);
@@ -229,6 +239,11 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
     stopping = true;
     log.info({ signal }, 'stopping: intake closed, publishing what is held');
     abort.abort();
+    setTimeout(() => {
+      const msg = `publisher ${pc.name}: the stop has not finished ${STOP_WATCHDOG_MS / 1000} s after ${signal}; it is at: ${stage}`;
+      process.stderr.write(`${msg}\n`);
+      log.error({ stage }, msg);
+    }, STOP_WATCHDOG_MS).unref();
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
@@ -246,6 +261,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
   try {
     if (pc.source.type === 'replay') {
       const frames = loadRecording(pc.source.file);
+      stage = 'replaying a recording';
       const session = openReplaySession(pc.venue, pc.venue === 'kraken' ? pc.publishLevels : 10);
       feedSession = session;
       stats.connected = true;
@@ -263,7 +279,9 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
       if (!abort.signal.aborted) log.info({ frames: frames.length }, 'replay finished; stays up until stopped');
       if (!abort.signal.aborted) await new Promise((r) => abort.signal.addEventListener('abort', r));
     } else {
+      stage = 'opening the venue source';
       const source = await openVenueSource(pc, env);
+      stage = 'feeding from the venue';
       feedSession = source.session;
       secrets = source.secrets;
       closeSource = source.close;
@@ -310,11 +328,16 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
     }
   } finally {
     const warn = (msg: string) => log.warn({}, msg);
-    await boundedStep('handing queued records to the bus', pub.drain(), STOP_STEP_MS, warn);
+    const step = (what: string, work: Promise<unknown>) => {
+      stage = `stopping: ${what}`;
+      return boundedStep(what, work, STOP_STEP_MS, warn);
+    };
+    await step('handing queued records to the bus', pub.drain());
     pub.heartbeat({ connected: false, lastVenueMsgAgeMs: ageMs() });
     // Saved before the clean-stop session file: a subscriber that reads `clean_stop` finds the journal
     // beside it, and takes from it what it never got from the bus.
     if (journal) {
+      stage = 'stopping: saving the journal';
       try {
         const t0 = clock.monoMs();
         const bytes = writeJournalFile(cfg, pc.name, journal);
@@ -328,11 +351,12 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
       }
     }
     writeState(true);
-    await boundedStep('closing the bus socket', pub.close(), STOP_STEP_MS, warn);
-    await boundedStep('closing the retransmission socket', retransmit?.close() ?? Promise.resolve(), STOP_STEP_MS, warn);
-    await boundedStep('closing the frame recording', recorder?.close() ?? Promise.resolve(), STOP_STEP_MS, warn);
-    await boundedStep('closing the venue source', closeSource(), STOP_STEP_MS, warn);
-    await boundedStep('closing the status server', status.close(), STOP_STEP_MS, warn);
+    await step('closing the bus socket', pub.close());
+    await step('closing the retransmission socket', retransmit?.close() ?? Promise.resolve());
+    await step('closing the frame recording', recorder?.close() ?? Promise.resolve());
+    await step('closing the venue source', closeSource());
+    await step('closing the status server', status.close());
+    stage = 'exiting';
     log.info(
       { session: pub.session, records_out: pub.stats.records_out, last_seq: pub.lastSeq, closed_drops: pub.stats.closed_drops },
       'publisher stopped',
