@@ -1,31 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { BusRecord } from '../core/records.js';
+import { tickRecords } from '../../test/support/records.js';
 import { encodeBatch } from './codec.js';
 import { PublishJournal } from './journal.js';
 import { decodeJournalFile, encodeJournalFile } from './journal-file.js';
 
-const rec = (seq: number): BusRecord =>
-  ({
-    v: 1,
-    topic: 'kraken.tick',
-    venue: 'kraken',
-    kind: 'tick',
-    publisher: 'kraken_tick',
-    session: 's1',
-    seq,
-    ts_event_us: 1_764_000_000_000_000 + seq,
-    ts_recv_us: 1_764_000_000_000_100 + seq,
-    instrument: 'BTC/USD',
-    bid: '97000.1',
-    ask: '97000.2',
-    bid_qty: '0.5',
-    ask_qty: null,
-    last: null,
-    volume: null,
-    tradeable: true,
-  }) as BusRecord;
-const recs = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => rec(a + i));
+const recs = (a: number, b: number) => tickRecords(a, b);
 
 test('a saved journal reads back as the same records and the same seq ranges, evicted part included', () => {
   const j = new PublishJournal('s1', { maxRecords: 3000, maxAgeMs: 60_000, maxBytes: 1 << 30, chunkRecords: 256, nowMs: () => 0 });

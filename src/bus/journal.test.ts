@@ -1,30 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { BusRecord } from '../core/records.js';
+import { tickRecord, tickRecords } from '../../test/support/records.js';
 import { encodeBatch } from './codec.js';
 import { PublishJournal } from './journal.js';
 
-const rec = (seq: number, session = 's1'): BusRecord =>
-  ({
-    v: 1,
-    topic: 'kraken.tick',
-    venue: 'kraken',
-    kind: 'tick',
-    publisher: 'kraken_tick',
-    session,
-    seq,
-    ts_event_us: 1_700_000_000_000_000 + seq,
-    ts_recv_us: 1_700_000_000_000_000 + seq,
-    instrument: 'BTC/USD',
-    bid: '1.0',
-    ask: '1.1',
-    bid_qty: null,
-    ask_qty: null,
-    last: null,
-    volume: null,
-    tradeable: true,
-  }) as BusRecord;
-const recs = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => rec(a + i));
+const rec = (seq: number, session = 's1'): BusRecord => tickRecord(seq, { session });
+const recs = (a: number, b: number) => tickRecords(a, b);
 
 describe('PublishJournal', () => {
   it('returns a range exactly, records intact and in order', () => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { freePort } from '../../test/support/ports.js';
 import type { BusRecord, Draft } from '../core/records.js';
 import { decodeBatch } from './codec.js';
-import { BusPublisher } from './publisher.js';
+import { BusPublisher, type BusPublisherOptions } from './publisher.js';
 import { BusSubscriber } from './subscriber.js';
 
 const draft = (i: number): Draft => ({
@@ -24,11 +24,16 @@ const draft = (i: number): Draft => ({
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
+/** An oanda.tick publisher on a free loopback port. */
+async function bindPub(opts: Partial<BusPublisherOptions> = {}): Promise<{ pub: BusPublisher; endpoint: string }> {
+  const endpoint = `tcp://127.0.0.1:${await freePort()}`;
+  const pub = await BusPublisher.bind({ endpoint, publisher: 'p', venue: 'oanda', topic: 'oanda.tick', ...opts });
+  return { pub, endpoint };
+}
+
 /** A publisher with `batchMs` and a subscriber to it, on a free loopback port. */
 async function pair(batchMs: number, heartbeats = true): Promise<{ pub: BusPublisher; sub: BusSubscriber }> {
-  const port = await freePort();
-  const endpoint = `tcp://127.0.0.1:${port}`;
-  const pub = await BusPublisher.bind({ endpoint, publisher: 'p', venue: 'oanda', topic: 'oanda.tick', batchMs });
+  const { pub, endpoint } = await bindPub({ batchMs });
   return { pub, sub: new BusSubscriber({ endpoints: [endpoint], topics: ['oanda.tick'], heartbeats }) };
 }
 
@@ -111,13 +116,8 @@ test('a heartbeat sends the records waiting for the batch window first, so its s
 });
 
 test('onEncoded: every data batch is handed over with the exact payload sent, in seq order; heartbeats are not', async () => {
-  const port = await freePort();
   const seen: { seqs: number[]; payload: Buffer }[] = [];
-  const pub = await BusPublisher.bind({
-    endpoint: `tcp://127.0.0.1:${port}`,
-    publisher: 'p',
-    venue: 'oanda',
-    topic: 'oanda.tick',
+  const { pub } = await bindPub({
     batchMs: 5,
     maxBatchRecords: 4,
     onEncoded: (records, payload) => seen.push({ seqs: records.map((r) => r.seq), payload }),
@@ -142,14 +142,7 @@ test('onEncoded: every data batch is handed over with the exact payload sent, in
 });
 
 test('publish() after close(): nothing is stamped or sent, the drafts are counted', async () => {
-  const port = await freePort();
-  const pub = await BusPublisher.bind({
-    endpoint: `tcp://127.0.0.1:${port}`,
-    publisher: 'p',
-    venue: 'oanda',
-    topic: 'oanda.tick',
-    batchMs: 5,
-  });
+  const { pub } = await bindPub({ batchMs: 5 });
   pub.publish([draft(1), draft(2)]);
   await pub.close();
   assert.deepEqual(pub.publish([draft(3), draft(4), draft(5)]), []);

@@ -3,32 +3,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import type { BusRecord } from '../core/records.js';
+import { tickRecords } from '../../test/support/records.js';
 import { encodeBatch } from '../bus/codec.js';
 import { PublishJournal } from '../bus/journal.js';
 import { journalFilePath, readJournalFile, removeJournalFile, writeJournalFile } from './session-file.js';
 
-const rec = (seq: number): BusRecord =>
-  ({
-    v: 1,
-    topic: 'oanda.tick',
-    venue: 'oanda',
-    kind: 'tick',
-    publisher: 'oanda_tick',
-    session: 'sess-1',
-    seq,
-    ts_event_us: 1_764_000_000_000_000 + seq,
-    ts_recv_us: 1_764_000_000_000_000 + seq,
-    instrument: 'EUR_USD',
-    bid: '1.1',
-    ask: '1.2',
-    bid_qty: null,
-    ask_qty: null,
-    last: null,
-    volume: null,
-    tradeable: true,
-  }) as BusRecord;
-const recs = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => rec(a + i));
+const recs = (a: number, b: number) => tickRecords(a, b, { session: 'sess-1' });
 
 test('the journal saved at a stop reads back from <runDir>/sessions; a damaged or missing file reads as none', () => {
   const runDir = mkdtempSync(join(tmpdir(), 'nbpy-session-file-'));
