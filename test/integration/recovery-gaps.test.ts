@@ -195,11 +195,14 @@ test('(a) subscriber paused 5 s at 20,000 records/s: the journal covers it, ever
 });
 
 test('(b) pause longer than the journal: the gap is stored and counted with its exact range', { timeout: 900_000 }, async () => {
-  const stack = await setup(5_000, (s) => {
+  // 10 s at 20,000/s is ~48 MB of bus payload: more than loopback TCP can buffer for the frozen
+  // subscriber (here up to 32 MB received + 4 MB sent, tcp_rmem/tcp_wmem), so the bus must drop.
+  // 5 s at 5,000/s (~6 MB) fitted into buffers grown by autotuning: one fresh-clone run saw no hole.
+  const stack = await setup(20_000, (s) => {
     s.config.publishers[0].journal = { maxRecords: 2000, maxAgeMs: 500, maxBytes: 64 * 1024 * 1024 };
   });
   try {
-    const { last, stored, health } = await pauseRun(stack, 5_000, 5000, false);
+    const { last, stored, health } = await pauseRun(stack, 20_000, 10_000, false);
     // From seq 1: on a slow machine the head of the session (published before the subscriber
     // connected) may be older than this small journal too, and is then stored as a gap like the pause.
     const missing = holes(stored.seqs, 1, last);
