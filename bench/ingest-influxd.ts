@@ -57,18 +57,21 @@ try {
             const px = 60_000 + (s % 1000) / 10;
             const levels = (from: number, step: number): Level[] =>
               Array.from({ length: 10 }, (_, i) => [(from + i * step).toFixed(1), (0.25 + i).toFixed(8)] as const);
+            const base = {
+              v: 1,
+              venue: 'kraken' as const,
+              publisher: 'bench',
+              session,
+              seq: s,
+              ts_event_us: t0us + s,
+              ts_recv_us: t0us + s + 150,
+              instrument: instruments[s & 3]!,
+            };
             if (kind === 'depth') {
               recs.push({
-                v: 1,
+                ...base,
                 topic: 'kraken.depth',
-                venue: 'kraken',
                 kind: 'depth',
-                publisher: 'bench',
-                session,
-                seq: s,
-                ts_event_us: t0us + s,
-                ts_recv_us: t0us + s + 150,
-                instrument: instruments[s & 3]!,
                 bids: levels(px, -0.1),
                 asks: levels(px + 0.1, 0.1),
                 snapshot: false,
@@ -78,16 +81,9 @@ try {
               continue;
             }
             recs.push({
-              v: 1,
+              ...base,
               topic: 'kraken.tick',
-              venue: 'kraken',
               kind: 'tick',
-              publisher: 'bench',
-              session,
-              seq: s,
-              ts_event_us: t0us + s,
-              ts_recv_us: t0us + s + 150,
-              instrument: instruments[s & 3]!,
               bid: px.toFixed(1),
               bid_qty: '0.25',
               ask: (px + 0.1).toFixed(1),
