@@ -141,3 +141,37 @@ test('the server keeps answering across idle spells longer than its receive time
     await server.close();
   }
 });
+
+test('both ends report their connection events: accept/connect, handshake, then disconnect when the server goes', async () => {
+  const endpoint = `tcp://127.0.0.1:${await freePort()}`;
+  const journal = new PublishJournal('s', { maxRecords: 1000, maxAgeMs: 60_000, maxBytes: 1 << 20, nowMs: () => 0 });
+  const serverEvents: string[] = [];
+  const clientEvents: string[] = [];
+  const server = await RetransmitServer.bind({
+    endpoint,
+    journal,
+    onConnectionEvent: (ev, address) => serverEvents.push(`${ev} ${address}`),
+  });
+  const client = new RetransmitClient({
+    endpoint,
+    onReply: () => {},
+    onConnectionEvent: (ev, address) => clientEvents.push(`${ev} ${address}`),
+  });
+  const until = async (what: () => boolean) => {
+    for (let i = 0; i < 250 && !what(); i++) await new Promise((r) => setTimeout(r, 20));
+  };
+  try {
+    await until(() => serverEvents.length >= 2 && clientEvents.length >= 2);
+    assert.deepEqual(
+      serverEvents.map((e) => e.split(' ')[0]),
+      ['accept', 'handshake'],
+    );
+    assert.deepEqual(clientEvents, [`connect ${endpoint}`, `handshake ${endpoint}`]);
+    await server.close();
+    await until(() => clientEvents.length >= 3);
+    assert.equal(clientEvents[2], `disconnect ${endpoint}`);
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});

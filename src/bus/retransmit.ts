@@ -10,7 +10,7 @@
  * records exactly as published) or inside one of the `unavailable` ranges (no longer in the journal,
  * or of another session). The chunk with `done: true` is the last one for that request id.
  */
-import { Dealer, Router } from 'zeromq';
+import { Dealer, Router, type Socket } from 'zeromq';
 import { Packr } from 'msgpackr';
 import type { BusRecord } from '../core/records.js';
 import { encodeBatch, WIRE_PACKR_OPTIONS, wireInt } from './codec.js';
@@ -35,6 +35,26 @@ export interface RetransmitReply extends RetransmitRequest {
 
 export class RetransmitProtocolError extends Error {
   readonly code = 'E_RETRANSMIT_PROTOCOL';
+}
+
+/** Connection events of a retransmission socket worth a log line (not the retries while a peer is down). */
+export const CONNECTION_EVENTS = [
+  'accept',
+  'accept:error',
+  'connect',
+  'disconnect',
+  'handshake',
+  'handshake:error:protocol',
+  'handshake:error:auth',
+  'handshake:error:other',
+] as const;
+export type ConnectionEvent = (typeof CONNECTION_EVENTS)[number];
+
+/** Reports each connection event of `sock` (ZeroMQ's socket monitor) with its peer address. */
+function observeConnections(sock: Socket, on: ((ev: ConnectionEvent, address: string, error?: string) => void) | undefined): void {
+  if (!on) return;
+  for (const type of CONNECTION_EVENTS)
+    sock.events.on(type, (e) => on(type, 'address' in e ? String(e.address) : '', 'error' in e && e.error ? String((e.error as Error).message) : undefined));
 }
 
 const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -106,13 +126,16 @@ export interface RetransmitServerOptions {
   /** CURVE server keys, the bus's own (config bus.curve): retransmitted records are as private as live ones. */
   curve?: CurveServerKeys;
   /**
-   * The receive loop wakes up at least this often (ms) and asks the socket again. A pending receive
-   * once stayed unanswered while requests arrived (recovery-gaps (a): one request served, the next
-   * twelve, over six client connections, never read); asking anew reads what the socket holds.
+   * The receive loop wakes up at least this often (ms) and asks the socket again: a guard against a
+   * missed wake-up of ZeroMQ's edge-triggered socket descriptor, which would leave requests unread.
+   * (The case it was added for, recovery-gaps (a) with requests never answered, was the test stopping
+   * the publisher before the subscriber asked; the connection events in the log showed it.)
    */
   receiveTimeoutMs?: number;
   /** A reply chunk that cannot be queued for this long (the subscriber gone, its queue full) is given up. */
   sendTimeoutMs?: number;
+  /** Each subscriber connection accepted, handshaken or lost (for the log: a request that never arrives is then placed). */
+  onConnectionEvent?: (ev: ConnectionEvent, address: string, error?: string) => void;
 }
 
 export interface RetransmitServerStats {
@@ -139,6 +162,7 @@ export class RetransmitServer {
       sendTimeout: opts.sendTimeoutMs ?? 10_000,
       ...curveServerSocketOptions(opts.curve),
     });
+    observeConnections(this.sock, opts.onConnectionEvent);
   }
 
   static async bind(opts: RetransmitServerOptions): Promise<RetransmitServer> {
@@ -232,6 +256,8 @@ export interface RetransmitClientOptions {
   resetAfterMs?: number;
   /** Called when the connection is replaced (for the log). */
   onReset?: (waitedMs: number) => void;
+  /** Each connection made, handshaken or lost (for the log). */
+  onConnectionEvent?: (ev: ConnectionEvent, address: string, error?: string) => void;
   /** Monotonic ms (tests). */
   nowMs?: () => number;
 }
@@ -273,6 +299,7 @@ export class RetransmitClient {
       reconnectMaxInterval: 1000,
       ...curveClientSocketOptions(this.opts.curve),
     });
+    observeConnections(sock, this.opts.onConnectionEvent);
     sock.connect(this.opts.endpoint);
     this.sock = sock;
     this.sending = Promise.resolve();

@@ -110,6 +110,7 @@ export async function runPublisher(cfg: Config, name: string, env: NodeJS.Proces
           onRequest: (req, r) =>
             log.info({ session: req.session, first: req.first, last: req.last, ...r }, 'retransmission request answered'),
           onError: (e) => log.warn({}, `retransmission: ${e.message}`),
+          onConnectionEvent: (event, address, error) => log.info({ event, address, error }, `retransmission connection: ${event}`),
           curve: curveKeys,
         }).catch(async (e: Error) => {
           await pub.close();

@@ -327,6 +327,8 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
               { publisher: p.name, waited_ms: Math.round(waitedMs) },
               'retransmission: no reply to a request; asking again on a new connection',
             ),
+          onConnectionEvent: (event, address, error) =>
+            log.info({ publisher: p.name, event, address, error }, `retransmission connection: ${event}`),
           curve: curveKeys,
         }),
       );

@@ -1,8 +1,9 @@
 /**
  * Gap recovery on the bus with real processes (publisher on a simulated Kraken, subscriber into the
  * embedded store), small ZeroMQ high-water marks so a paused subscriber really loses messages on the bus:
- * (a) subscriber SIGSTOPped for 5 s at 20,000 records/s, then resumed: the journal covers the pause and
- *     every record of the session is stored, no sequence gap;
+ * (a) subscriber started 1.5 s after the publisher (the head of the session is a hole), then SIGSTOPped
+ *     for 5 s at 20,000 records/s and resumed: the journal covers both holes and every record of the
+ *     session is stored, no sequence gap;
  * (b) a journal far smaller than the pause: what it no longer had is stored as gap records whose ranges
  *     are exactly the seqs missing from the store, and counted as unrecovered.
  */
@@ -86,23 +87,47 @@ function holes(seqs: Set<number>, min: number, max: number): [number, number][] 
 }
 
 /** Run publisher + subscriber, pause the subscriber `pauseMs`, resume, stop both; returns the session facts. */
-async function pauseRun(stack: Stack, ratePerS: number, pauseMs: number, minRecovered: boolean) {
+async function pauseRun(stack: Stack, ratePerS: number, pauseMs: number, minRecovered: boolean, publisherFirstMs?: number) {
   let sub: Proc | undefined;
   let pub: Proc | undefined;
   const health = () => getJson(stack.subscriberPort(SUB), '/health');
   try {
-    sub = startProc(['subscriber', 'run', SUB], stack.configPath);
-    await waitFor('subscriber ready', async () => (await health()).ready, 60_000);
+    const startSub = async () => {
+      sub = startProc(['subscriber', 'run', SUB], stack.configPath);
+      await waitFor('subscriber ready', async () => (await health()).ready, 60_000);
+    };
+    // publisherFirstMs: the subscriber joins late, so the head of the session is a hole too (recovered
+    // or lost before the pause's hole).
+    if (publisherFirstMs === undefined) await startSub();
     pub = startProc(['publisher', 'run', PUB], stack.configPath);
     await waitFor('publisher session', () => pub!.lines.find((l) => l.msg === 'publisher starting'), 60_000);
+    if (publisherFirstMs !== undefined) {
+      await new Promise((r) => setTimeout(r, publisherFirstMs));
+      await startSub();
+    }
+    if (!sub) throw new Error('no subscriber');
     const session = String(pub.lines.find((l) => l.msg === 'publisher starting')!.session);
     await waitFor('data flowing', async () => (await health()).points_written > 5000, 60_000);
+    // The holes before the pause (the head of the session, when the subscriber connected late) are
+    // resolved first and counted, so that what follows waits for the pause's own hole: a head hole
+    // recovered alone once let the publisher be stopped before the pause's hole was even asked for,
+    // and that hole then went unanswered.
+    const base = await waitFor(
+      'holes before the pause resolved',
+      async () => {
+        const h = await health();
+        return h.held_records === 0 && h;
+      },
+      120_000,
+      200,
+    );
 
     // The fault: the subscriber frozen for `pauseMs` and, on a machine too slow to publish at the set
     // rate, until the publisher has sent what that rate would have sent in `pauseMs` (far more than the
     // socket and TCP buffers hold), so the bus really drops.
     const pubStatus = () => getJson(stack.publisherStatusPort(PUB), '/health');
     const before = await waitFor('publisher /health', async () => Number((await pubStatus()).last_seq), 60_000);
+    const tStop = Date.now();
     sub.child.kill('SIGSTOP');
     await new Promise((r) => setTimeout(r, pauseMs));
     await waitFor(
@@ -112,6 +137,7 @@ async function pauseRun(stack: Stack, ratePerS: number, pauseMs: number, minReco
       200,
     );
     sub.child.kill('SIGCONT');
+    const tCont = Date.now() - tStop;
 
     // Loss on the bus happened and was dealt with: holes seen, nothing held any more.
     let lastHealth: unknown;
@@ -120,15 +146,15 @@ async function pauseRun(stack: Stack, ratePerS: number, pauseMs: number, minReco
       async () => {
         const h = await health();
         lastHealth = h;
-        const resolved = minRecovered ? h.recovered_gaps >= 1 : h.unrecovered_gaps >= 1;
-        return h.seq_gaps >= 1 && resolved && h.held_records === 0 && h;
+        const resolved = minRecovered ? h.recovered_gaps > base.recovered_gaps : h.unrecovered_gaps > base.unrecovered_gaps;
+        return h.seq_gaps > base.seq_gaps && resolved && h.held_records === 0 && h;
       },
       120_000,
       200,
     ).catch((e: Error) => {
       throw new Error(`${e.message}; last /health: ${JSON.stringify(lastHealth)}`);
     });
-    assert.ok(settled.seq_missing > 0, 'the pause made the bus drop records');
+    assert.ok(settled.seq_missing > base.seq_missing, 'the pause made the bus drop records');
 
     const pubFinal = await pubStatus().catch(() => undefined);
     await stop(pub);
@@ -155,8 +181,13 @@ async function pauseRun(stack: Stack, ratePerS: number, pauseMs: number, minReco
         .filter((l) => /requesting retransmission|retransmission reply skipped/.test(String(l.msg)))
         .slice(0, 10)
         .map((l) => `subscriber: ${String(l.msg)} ${l.first ?? ''}..${l.last ?? ''}`),
+      `paused ${tStop}+${tCont} ms`,
+      // Connection events of both ends, at ms since the pause began (a request that never arrives).
+      ...[...pub.lines.map((l) => ['publisher', l] as const), ...sub.lines.map((l) => ['subscriber', l] as const)]
+        .filter(([, l]) => /retransmission connection/.test(String(l.msg)))
+        .map(([who, l]) => `${who} @${Number(l.time) - tStop}: ${String(l.event)} ${String(l.address)}${l.error ? ` ${String(l.error)}` : ''}`),
       ...pub.lines
-        .filter((l) => /retransmission/.test(String(l.msg)))
+        .filter((l) => /retransmission request/.test(String(l.msg)))
         .slice(0, 10)
         .map((l) => `publisher: ${String(l.msg)} ${l.first}..${l.last} records=${l.records} unavailable=${l.unavailable}`),
       ...sub.lines.filter((l) => /new connection/.test(String(l.msg))).map((l) => `subscriber: ${String(l.msg)}`),
@@ -179,7 +210,9 @@ test('(a) subscriber paused 5 s at 20,000 records/s: the journal covers it, ever
     s.config.subscribers[0].recovery = { enabled: true, holdTimeoutMs: 60_000, maxHeldRecords: 3_000_000 };
   });
   try {
-    const { last, stored, health, lostLog } = await pauseRun(stack, 20_000, 5000, true);
+    // The publisher starts 1.5 s before the subscriber: the head of the session is recovered first,
+    // then the pause's hole, over the same retransmission connection.
+    const { last, stored, health, lostLog } = await pauseRun(stack, 20_000, 5000, true, 1500);
     // In every run's output: whether the retransmission connection had to be replaced (resets).
     console.log(`# recovery (a): retransmit ${JSON.stringify(health.retransmit)}, repeated requests ${health.repeated_requests}`);
     // From seq 1: the head of the session, published before the subscriber connected, is recovered too.
