@@ -54,7 +54,9 @@ export type ConnectionEvent = (typeof CONNECTION_EVENTS)[number];
 function observeConnections(sock: Socket, on: ((ev: ConnectionEvent, address: string, error?: string) => void) | undefined): void {
   if (!on) return;
   for (const type of CONNECTION_EVENTS)
-    sock.events.on(type, (e) => on(type, 'address' in e ? String(e.address) : '', 'error' in e && e.error ? String((e.error as Error).message) : undefined));
+    sock.events.on(type, (e) =>
+      on(type, 'address' in e ? String(e.address) : '', 'error' in e && e.error ? String((e.error as Error).message) : undefined),
+    );
 }
 
 const isSeq = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;

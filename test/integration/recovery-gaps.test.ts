@@ -185,7 +185,9 @@ async function pauseRun(stack: Stack, ratePerS: number, pauseMs: number, minReco
       // Connection events of both ends, at ms since the pause began (a request that never arrives).
       ...[...pub.lines.map((l) => ['publisher', l] as const), ...sub.lines.map((l) => ['subscriber', l] as const)]
         .filter(([, l]) => /retransmission connection/.test(String(l.msg)))
-        .map(([who, l]) => `${who} @${Number(l.time) - tStop}: ${String(l.event)} ${String(l.address)}${l.error ? ` ${String(l.error)}` : ''}`),
+        .map(
+          ([who, l]) => `${who} @${Number(l.time) - tStop}: ${String(l.event)} ${String(l.address)}${l.error ? ` ${String(l.error)}` : ''}`,
+        ),
       ...pub.lines
         .filter((l) => /retransmission request/.test(String(l.msg)))
         .slice(0, 10)
