@@ -1,6 +1,6 @@
 /**
  * A publisher that stops while its subscriber is far behind on the bus: the subscriber is frozen
- * (SIGSTOP) while 100,000 records are published, then the publisher is stopped cleanly (`nbpy stop`
+ * (SIGSTOP) while 150,000 records (~43 MB) are published at 10,000/s, then the publisher is stopped cleanly (`nbpy stop`
  * order: publishers first). Its ZeroMQ linger runs out with messages still queued for the frozen
  * subscriber, so that tail never arrives on the bus. The publisher saved its journal at its stop
  * (`<runDir>/sessions/<publisher>.journal`): the subscriber, resumed and stopped, reads what reached it
@@ -33,7 +33,7 @@ import {
 const influx = useInfluxd();
 
 async function stopBehind(database: string, savedJournal: boolean): Promise<void> {
-  await withFaultStack(influx(), tickerStack(database, 5000), async ({ stack, procs, subscriberPort, startPair, account }) => {
+  await withFaultStack(influx(), tickerStack(database, 10_000), async ({ stack, procs, subscriberPort, startPair, account }) => {
     const port = subscriberPort(SUB);
     const pubPort = stack.publisherStatusPort(PUB);
     const { sub, pub, session: s } = await startPair(SUB, PUB);
@@ -42,10 +42,11 @@ async function stopBehind(database: string, savedJournal: boolean): Promise<void
     sub.child.kill('SIGSTOP');
     const journalFile = join(stack.config.runDir, 'sessions', `${PUB}.journal`);
     try {
-      // More than the loopback TCP buffers hold: the rest waits in the publisher's ZeroMQ queue.
+      // More than loopback TCP can buffer for a stopped reader here (up to 32 MB received, tcp_rmem,
+      // + 4 MB sent): the rest waits in the publisher's ZeroMQ queue.
       await waitFor(
-        '100,000 records published during the freeze',
-        async () => (await health(pubPort)).last_seq > frozenAt + 100_000,
+        '150,000 records published during the freeze',
+        async () => (await health(pubPort)).last_seq > frozenAt + 150_000,
         120_000,
         200,
       );

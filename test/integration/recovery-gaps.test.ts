@@ -138,6 +138,9 @@ async function pauseRun(stack: Stack, ratePerS: number, pauseMs: number, minReco
     );
     sub.child.kill('SIGCONT');
     const tCont = Date.now() - tStop;
+    // Everything up to here must have been seen (read, or counted missing) before the wait below may
+    // end: the bus can drop again after the pause's hole while the subscriber works through its backlog.
+    const sentByResume = Number((await pubStatus()).last_seq);
 
     // Loss on the bus happened and was dealt with: holes seen, nothing held any more.
     let lastHealth: unknown;
@@ -147,7 +150,8 @@ async function pauseRun(stack: Stack, ratePerS: number, pauseMs: number, minReco
         const h = await health();
         lastHealth = h;
         const resolved = minRecovered ? h.recovered_gaps > base.recovered_gaps : h.unrecovered_gaps > base.unrecovered_gaps;
-        return h.seq_gaps > base.seq_gaps && resolved && h.held_records === 0 && h;
+        const seenThrough = h.records_in + h.seq_missing; // the highest seq seen: every data record is one or the other
+        return h.seq_gaps > base.seq_gaps && resolved && h.held_records === 0 && seenThrough >= sentByResume && h;
       },
       120_000,
       200,
