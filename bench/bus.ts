@@ -4,10 +4,16 @@ import { fileURLToPath } from 'node:url';
 import { BusSubscriber } from '../src/bus/subscriber.js';
 import { SequenceTracker } from '../src/core/sequence.js';
 import { freePort } from '../test/support/ports.js';
+import { parseBenchArgs } from './args.js';
 
 export async function run(args: string[]): Promise<string> {
-  const countArg = args.indexOf('--records');
-  const count = countArg >= 0 ? Number(args[countArg + 1]) : 3_000_000;
+  const a = parseBenchArgs(
+    'npm run bench -- bus',
+    'Records/s over the ZeroMQ bus between two OS processes (msgpack, PUB/SUB), and records lost.',
+    { records: { type: 'string', value: 'N', help: 'records to send', default: '3000000' } },
+    args,
+  );
+  const count = a.num('records', 3_000_000, 1);
   const port = await freePort();
   const endpoint = `tcp://127.0.0.1:${port}`;
   const child = spawn(

@@ -25,6 +25,7 @@ import { pointTimeNs } from '../src/storage/fields.js';
 import { freePort as freePortOnce } from '../test/support/ports.js';
 import { ProcTracker, pidsByCmdline } from './e2e/proc.js';
 import { summariseProfileFile, type ProfileEntry } from './e2e/profile.js';
+import { BenchUsageError, parseBenchArgs, type BenchOptions } from './args.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const nbpyBin = join(repoRoot, 'dist', 'bin', 'nbpy.js');
@@ -54,31 +55,61 @@ export interface E2eOptions {
   latency: boolean;
 }
 
+export const E2E_OPTIONS: BenchOptions = {
+  seconds: { type: 'string', value: 'N', help: 'length of the measured window, s', default: '30' },
+  rate: {
+    type: 'string',
+    value: 'R|max',
+    help: 'simulated messages/s over the five publishers; max = as fast as they go',
+    default: '20000',
+  },
+  store: { type: 'string', value: 'influxdb|embedded', help: 'the store the subscribers write to', default: 'influxdb' },
+  report: { type: 'string', value: 'FILE', help: 'the JSON report', default: 'artifacts/bench-e2e.json' },
+  'flush-ms': { type: 'string', value: 'N', help: "every subscriber's flush interval (flushIntervalMs)", default: "the config's" },
+  'batch-ms': { type: 'string', value: 'N', help: "every publisher's bus batch window (batchMs)", default: "the config's" },
+  'kraken-symbols': { type: 'string', value: 'N', help: 'instruments per Kraken publisher', default: "the config's" },
+  'betfair-markets': { type: 'string', value: 'N', help: 'markets of the Betfair publisher', default: "the config's" },
+  'betfair-full-depth': { type: 'boolean', help: 'Betfair full-depth ladders' },
+  profile: { type: 'string', value: 'DIR', help: 'write a CPU profile per process into DIR (doubles the CPU used)' },
+  'no-build': { type: 'boolean', help: 'use dist/ as it is (no npm run build first)' },
+  keep: { type: 'boolean', help: 'keep the temp dir (config, data, logs)' },
+  warmup: { type: 'string', value: 'S', help: 'warm-up before the window, s', default: '3' },
+  settle: {
+    type: 'string',
+    value: 'S',
+    help: 'after the warm-up, wait at most this long for the start-up backlog to clear',
+    default: '15',
+  },
+  'no-latency': { type: 'boolean', help: 'no receive-to-queryable probes (their queries load influxd)' },
+};
+
 export function parseArgs(args: string[]): E2eOptions {
-  const get = (k: string) => {
-    const i = args.indexOf(k);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const num = (k: string) => (get(k) === undefined ? undefined : Number(get(k)));
-  const rate = get('--rate') ?? '20000';
-  const store = get('--store') ?? 'influxdb';
-  if (store !== 'influxdb' && store !== 'embedded') throw new Error(`--store influxdb|embedded, got ${store}`);
+  const a = parseBenchArgs(
+    'npm run bench -- e2e',
+    'The whole system as a user runs it (nbpy start on a private influxd or the embedded store), measured:\nrates, loss, receive-to-queryable latency, CPU and RSS per process, start and stop times.',
+    E2E_OPTIONS,
+    args,
+  );
+  const rate = a.str('rate', '20000')!;
+  if (rate !== 'max' && !(Number(rate) >= 1))
+    throw new BenchUsageError(`npm run bench -- e2e: --rate: expected a number >= 1 or max, got ${JSON.stringify(rate)}`);
+  const profile = a.str('profile');
   return {
-    seconds: num('--seconds') ?? 30,
+    seconds: a.num('seconds', 30, 1),
     rate: rate === 'max' ? 0 : Number(rate),
-    store,
-    report: get('--report') ?? join(repoRoot, 'artifacts', 'bench-e2e.json'),
-    flushMs: num('--flush-ms'),
-    batchMs: num('--batch-ms'),
-    krakenSymbols: num('--kraken-symbols'),
-    betfairMarkets: num('--betfair-markets'),
-    betfairFullDepth: args.includes('--betfair-full-depth'),
-    profileDir: get('--profile') ? resolve(get('--profile')!) : undefined,
-    build: !args.includes('--no-build'),
-    keep: args.includes('--keep'),
-    warmupS: num('--warmup') ?? 3,
-    settleS: num('--settle') ?? 15,
-    latency: !args.includes('--no-latency'),
+    store: a.oneOf('store', ['influxdb', 'embedded'] as const, 'influxdb'),
+    report: resolve(a.str('report') ?? join(repoRoot, 'artifacts', 'bench-e2e.json')),
+    flushMs: a.optNum('flush-ms', 1),
+    batchMs: a.optNum('batch-ms', 0),
+    krakenSymbols: a.optNum('kraken-symbols', 1),
+    betfairMarkets: a.optNum('betfair-markets', 1),
+    betfairFullDepth: a.flag('betfair-full-depth'),
+    profileDir: profile ? resolve(profile) : undefined,
+    build: !a.flag('no-build'),
+    keep: a.flag('keep'),
+    warmupS: a.num('warmup', 3),
+    settleS: a.num('settle', 15),
+    latency: !a.flag('no-latency'),
   };
 }
 

@@ -16,20 +16,42 @@ import { InfluxClient } from '../src/storage/influx/client.js';
 import { InfluxAdmin } from '../src/storage/influx/admin.js';
 import { LineBuilder } from '../src/storage/influx/line-protocol.js';
 import { startInfluxd } from '../test/support/influxd.js';
+import { BenchUsageError, exitForUsage, parseBenchArgs } from './args.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1]! : dflt;
-};
-const points = Number(opt('--points', '600000'));
-const batches = opt('--batch', '5000,20000').split(',').map(Number);
-const concs = opt('--conc', '2,4').split(',').map(Number);
-const kind = opt('--kind', 'tick');
-if (kind !== 'tick' && kind !== 'depth') throw new Error(`--kind tick|depth, got ${kind}`);
-const gzips = opt('--gzip', '0,1')
-  .split(',')
-  .map((x) => x === '1');
+function options() {
+  try {
+    const a = parseBenchArgs(
+      'node --import tsx bench/ingest-influxd.ts',
+      'What influxd alone takes: pre-built line protocol posted as fast as it answers, for a grid of\nbatch size x concurrency x gzip; its CPU per point from /proc.',
+      {
+        points: { type: 'string', value: 'N', help: 'points per run', default: '600000' },
+        batch: { type: 'string', value: 'N,N', help: 'batch sizes (lines)', default: '5000,20000' },
+        conc: { type: 'string', value: 'N,N', help: 'requests in flight', default: '2,4' },
+        gzip: { type: 'string', value: '0,1', help: 'uncompressed (0) and/or gzip (1)', default: '0,1' },
+        kind: { type: 'string', value: 'tick|depth', help: 'tick points, or 10+10-level depth points', default: 'tick' },
+      },
+      process.argv.slice(2),
+    );
+    const list = (name: string, def: string, ok: (x: string) => boolean) => {
+      const v = a.str(name, def)!;
+      const xs = v.split(',');
+      if (!xs.every(ok))
+        throw new BenchUsageError(`bench/ingest-influxd.ts: --${name}: expected a comma-separated list, got ${JSON.stringify(v)}`);
+      return xs;
+    };
+    const positive = (x: string) => Number(x) >= 1;
+    return {
+      points: a.num('points', 600_000, 1),
+      batches: list('batch', '5000,20000', positive).map(Number),
+      concs: list('conc', '2,4', positive).map(Number),
+      gzips: list('gzip', '0,1', (x) => x === '0' || x === '1').map((x) => x === '1'),
+      kind: a.oneOf('kind', ['tick', 'depth'] as const, 'tick'),
+    };
+  } catch (e) {
+    return exitForUsage(e);
+  }
+}
+const { points, batches, concs, gzips, kind } = options();
 
 const cfg = configSchema.parse(JSON.parse(readFileSync(new URL('../integration_config.json', import.meta.url), 'utf8')));
 const influx = await startInfluxd();

@@ -20,6 +20,7 @@ import { InfluxAdmin } from '../src/storage/influx/admin.js';
 import { StoragePipeline } from '../src/storage/pipeline.js';
 import { startInfluxd } from '../test/support/influxd.js';
 import { freePort } from '../test/support/ports.js';
+import { parseBenchArgs } from './args.js';
 
 /** utime + stime of a process, seconds (Linux /proc). */
 export function cpuSeconds(pid: number): number {
@@ -45,11 +46,21 @@ export function influxdPid(dir: string): number {
 }
 
 export async function run(args: string[]): Promise<string> {
-  const i = args.indexOf('--records');
-  const count = i >= 0 ? Number(args[i + 1]) : 1_000_000;
-  const ci = args.indexOf('--concurrency');
-  const concurrency = ci >= 0 ? Number(args[ci + 1]) : 4;
-  const gzip = !args.includes('--no-gzip');
+  const a = parseBenchArgs(
+    'npm run bench -- ingest',
+    "Records/s from the bus into a private InfluxDB (the subscriber's storage pipeline), and records lost.",
+    {
+      records: { type: 'string', value: 'N', help: 'records to send', default: '1000000' },
+      concurrency: { type: 'string', value: 'N', help: 'write requests in flight', default: '4' },
+      'no-gzip': { type: 'boolean', help: 'send the line protocol uncompressed' },
+      'rcv-hwm': { type: 'string', value: 'N', help: "the subscriber socket's receive high-water mark", default: "the bus's" },
+    },
+    args,
+  );
+  const count = a.num('records', 1_000_000, 1);
+  const concurrency = a.num('concurrency', 4, 1);
+  const gzip = !a.flag('no-gzip');
+  const rcvHwm = a.optNum('rcv-hwm', 1);
   const influx = await startInfluxd();
   const influxPid = influxdPid(influx.dir);
   const spoolDir = mkdtempSync(join(tmpdir(), 'nbpy-bench-ingest-'));
@@ -84,8 +95,7 @@ export async function run(args: string[]): Promise<string> {
       },
     );
     const exited = new Promise((r) => child.once('exit', r));
-    const hi = args.indexOf('--rcv-hwm');
-    const sub = new BusSubscriber({ endpoints: [endpoint], topics: ['bench.'], rcvHwm: hi >= 0 ? Number(args[hi + 1]) : undefined });
+    const sub = new BusSubscriber({ endpoints: [endpoint], topics: ['bench.'], rcvHwm });
     let received = 0;
     let session = '';
     let started = 0;

@@ -5,8 +5,15 @@
 import { run as kraken } from './parse-kraken.js';
 import { run as oanda } from './parse-oanda.js';
 import { run as betfair } from './parse-betfair.js';
+import { parseBenchArgs } from './args.js';
 
-export async function run(_args: string[]): Promise<string> {
+export async function run(args: string[]): Promise<string> {
+  parseBenchArgs(
+    'npm run bench -- parse',
+    'Venue messages parsed, applied and normalised per second on one core (Kraken, OANDA, Betfair).',
+    {},
+    args,
+  );
   const k = await kraken();
   console.log(
     `kraken: ${k.kraken_book_per_s.toLocaleString('en')} book updates/s, every checksum verified (${k.checksums_verified.toLocaleString('en')} verified)`,

@@ -6,6 +6,8 @@
  *   ingest  records/s from the bus into a private InfluxDB, and records lost
  *   e2e     the whole system via `nbpy start`: rates, loss, receive-to-queryable latency, CPU, RSS, start/stop
  */
+import { exitForUsage } from './args.js';
+
 const [name, ...args] = process.argv.slice(2);
 
 const benches: Record<string, () => Promise<string>> = {
@@ -15,11 +17,21 @@ const benches: Record<string, () => Promise<string>> = {
   e2e: async () => (await import('./e2e.js')).run(args),
 };
 
+const list = `usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]   (npm run bench -- <name> --help: its options)`;
+if (name === '--help' || name === '-h' || name === 'help') {
+  console.log(list);
+  process.exit(0);
+}
 const bench = name ? benches[name] : undefined;
 if (!bench) {
-  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]`);
+  console.error(name ? `npm run bench: no benchmark ${JSON.stringify(name)}\n${list}` : list);
   process.exit(2);
 }
-const last = await bench();
+let last: string;
+try {
+  last = await bench();
+} catch (e) {
+  exitForUsage(e);
+}
 console.log(last);
 process.exit(0);

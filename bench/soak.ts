@@ -25,22 +25,35 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BusSubscriber, tcpEndpoint } from '../src/bus/subscriber.js';
 import { readStatus } from '../src/supervisor/state.js';
+import { exitForUsage, parseBenchArgs } from './args.js';
 
 const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
+function options() {
+  try {
+    const a = parseBenchArgs(
+      'npm run soak --',
+      'The full system for N minutes on its simulators with faults on a schedule (a publisher and a subscriber\nSIGKILLed, influxd frozen); counts every session seq by seq and samples the RSS of every process.',
+      {
+        minutes: { type: 'string', value: 'N', help: 'length of the run', default: '10' },
+        store: { type: 'string', value: 'influx|embedded', help: 'the store', default: 'influx' },
+        rate: { type: 'string', value: 'R', help: "each publisher's simulated messages/s", default: '200' },
+        'fault-every-s': { type: 'string', value: 'S', help: 'seconds between faults', default: '30' },
+      },
+      process.argv.slice(2),
+    );
+    return {
+      minutes: a.num('minutes', 10, 0.1),
+      store: a.oneOf('store', ['influx', 'embedded'] as const, 'influx'),
+      rate: a.num('rate', 200, 1),
+      faultEveryS: a.num('fault-every-s', 30, 1),
+    };
+  } catch (e) {
+    return exitForUsage(e);
+  }
 }
-const minutes = Number(arg('minutes', '10'));
-const store = arg('store', 'influx');
-const rate = Number(arg('rate', '200'));
-const faultEveryS = Number(arg('fault-every-s', '30'));
+const { minutes, store, rate, faultEveryS } = options();
 const stallMs = 10_000;
-if (!(minutes > 0) || !['influx', 'embedded'].includes(store)) {
-  console.error('usage: npm run soak -- --minutes N [--store influx|embedded] [--rate R] [--fault-every-s S]');
-  process.exit(2);
-}
 
 const fromSource = process.env.NBPY_SOAK_FROM_SOURCE === '1' || !existsSync(join(repoRoot, 'dist/bin/nbpy.js'));
 const entry = join(repoRoot, fromSource ? 'src/bin/nbpy.ts' : 'dist/bin/nbpy.js');

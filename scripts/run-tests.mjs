@@ -31,7 +31,8 @@ function walk(dir, out = []) {
 
 // test/faults (the fault-injection suite, `npm run test:faults`) is not in the default set: CI runs it
 // as its own step.
-let files = dir ? walk(dir) : walk('src');
+// Unit tests live beside the code: src/ and the benchmarks' own (bench/).
+let files = dir ? walk(dir) : [...walk('src'), ...walk('bench')];
 if (!unitOnly && !dir) files.push(...walk('test/integration'));
 if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
 files.sort();
