@@ -49,32 +49,82 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const)
   });
 
 export function spawnNbpy(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ChildProcess {
-  return reapOnExit(
+  const child = reapOnExit(
     spawn(process.execPath, [...nodeArgs, nbpyEntry, ...args], {
       cwd: opts.cwd ?? repoRoot,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );
+  track(child);
+  return child;
 }
 
-/** Collect a child's output until it exits (or the deadline passes: then it is killed and the test fails). */
+/** What a child printed and how it ended, kept from its start. */
+interface Output {
+  stdout: string;
+  stderr: string;
+  exit?: { code: number | null; signal: NodeJS.Signals | null };
+  /** The child's stdio streams have closed: everything it printed is in. */
+  closed: boolean;
+}
+const outputs = new WeakMap<ChildProcess, Output>();
+/** Per stream, the last this many characters are kept. */
+const MAX_KEPT = 8 * 1024 * 1024;
+
+/**
+ * Read a child's output from its start and note its exit. Without it, output printed before a test
+ * called collect() was lost, and a child that had already exited (crashed mid-test) was waited for
+ * until the timeout, with nothing to show: "did not exit", stderr empty. Reading at once also keeps
+ * a chatty child from blocking on a full pipe.
+ */
+export function track(child: ChildProcess): Output {
+  const known = outputs.get(child);
+  if (known) return known;
+  const out: Output = { stdout: '', stderr: '', closed: false };
+  outputs.set(child, out);
+  const keep = (s: string) => (s.length > MAX_KEPT ? s.slice(-MAX_KEPT) : s);
+  child.stdout?.on('data', (d: Buffer) => (out.stdout = keep(out.stdout + d.toString())));
+  child.stderr?.on('data', (d: Buffer) => (out.stderr = keep(out.stderr + d.toString())));
+  if (child.exitCode !== null || child.signalCode !== null) out.exit = { code: child.exitCode, signal: child.signalCode };
+  else child.once('exit', (code, signal) => (out.exit = { code, signal }));
+  child.once('close', () => (out.closed = true));
+  return out;
+}
+
+/** Wait for the child to end (at once if it already has); its whole output. */
 export function collect(child: ChildProcess, timeoutMs = 60_000): Promise<RunResult> {
+  const out = track(child);
   return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    // After 'exit' the pipes may still hold the last output: wait for them to close, but not for
+    // long (a grandchild, such as a detached supervisor, may hold them open).
+    const finish = () => {
+      const done = () => resolve({ code: out.exit!.code, stdout: out.stdout, stderr: out.stderr });
+      if (out.closed) {
+        setImmediate(done);
+        return;
+      }
+      const t = setTimeout(done, 1000);
+      child.once('close', () => {
+        clearTimeout(t);
+        done();
+      });
+    };
+    if (out.exit) {
+      finish();
+      return;
+    }
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(
-        new Error(`process did not exit within ${stretch(timeoutMs)} ms; stderr: ${stderr.slice(-2000)}; stdout: ${stdout.slice(-2000)}`),
+        new Error(
+          `process did not exit within ${stretch(timeoutMs)} ms; stderr: ${out.stderr.slice(-2000)}; stdout: ${out.stdout.slice(-2000)}`,
+        ),
       );
     }, stretch(timeoutMs));
-    child.on('exit', (code) => {
+    child.once('exit', () => {
       clearTimeout(timer);
-      // Give the pipes a moment to drain.
-      setImmediate(() => resolve({ code, stdout, stderr }));
+      finish();
     });
   });
 }
@@ -86,19 +136,22 @@ export async function runNbpy(
   return collect(spawnNbpy(args, opts), opts.timeoutMs);
 }
 
-/** Resolve when `pattern` appears on the child's stdout. */
+/** Wait until the child's stdout (from its start) matches `pattern`; resolves with that stdout. */
 export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  const out = track(child);
   return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; got: ${buf.slice(-1000)}`)), stretch(timeoutMs));
-    const on = (d: Buffer) => {
-      buf += d.toString();
-      if (pattern.test(buf)) {
-        clearTimeout(timer);
-        child.stdout?.off('data', on);
-        resolve(buf);
-      }
+    if (pattern.test(out.stdout)) return resolve(out.stdout);
+    // Registered after track's listener, so out.stdout already holds each chunk seen here.
+    const on = () => {
+      if (!pattern.test(out.stdout)) return;
+      clearTimeout(timer);
+      child.stdout?.off('data', on);
+      resolve(out.stdout);
     };
+    const timer = setTimeout(() => {
+      child.stdout?.off('data', on);
+      reject(new Error(`timed out waiting for ${pattern}; got: ${out.stdout.slice(-1000)}; stderr: ${out.stderr.slice(-1000)}`));
+    }, stretch(timeoutMs));
     child.stdout?.on('data', on);
   });
 }
