@@ -5,7 +5,8 @@
  *
  * Layout: a 4-byte big-endian length, then a msgpack map `{v: 1, session, chunks: [[first, last,
  * bytes], ...]}`, then the chunks' payloads back to back (each a bus payload, `encodeBatch`), oldest
- * first. The index lets a reader decode only the chunks it needs. Pure: bytes in, bytes out.
+ * first. The index lets a reader load and decode only the chunks it needs (src/cli/session-file.ts
+ * reads them from the file one at a time). Pure: bytes in, bytes out.
  */
 import { Packr } from 'msgpackr';
 import type { JournalChunk } from './journal.js';
@@ -27,24 +28,56 @@ export function encodeJournalFile(session: string, chunks: readonly JournalChunk
   return [len, Buffer.from(header), ...chunks.map((c) => c.payload)];
 }
 
-/** Read a saved journal back; throws on anything that is not one (truncated, another version, bad index). */
-export function decodeJournalFile(buf: Buffer): SavedJournal {
-  if (buf.length < 4) throw new Error('journal file: shorter than its header length');
-  const hlen = buf.readUInt32BE(0);
-  if (4 + hlen > buf.length) throw new Error('journal file: truncated header');
-  const h = packr.unpack(buf.subarray(4, 4 + hlen)) as { v?: unknown; session?: unknown; chunks?: unknown };
+/** Where one chunk's payload lies in the file. */
+export interface ChunkIndexEntry {
+  first: number;
+  last: number;
+  /** Byte offset of the payload in the file. */
+  offset: number;
+  bytes: number;
+}
+
+export interface JournalFileIndex {
+  session: string;
+  chunks: ChunkIndexEntry[];
+}
+
+/** Bytes at the file's start that hold the index: the 4-byte length and what it counts. */
+export function headerBytes(first4: Buffer): number {
+  if (first4.length < 4) throw new Error('journal file: shorter than its header length');
+  return 4 + first4.readUInt32BE(0);
+}
+
+/**
+ * The index of a saved journal from its header (the file's first {@link headerBytes} bytes) and the
+ * file's size: where each chunk lies. Throws on anything that is not a whole saved journal (another
+ * version, a bad index, a file shorter or longer than the index says).
+ */
+export function decodeJournalIndex(header: Buffer, fileBytes: number): JournalFileIndex {
+  const hlen = headerBytes(header);
+  if (hlen > header.length || hlen > fileBytes) throw new Error('journal file: truncated header');
+  const h = packr.unpack(header.subarray(4, hlen)) as { v?: unknown; session?: unknown; chunks?: unknown };
   if (h.v !== JOURNAL_FILE_VERSION) throw new Error(`journal file: version ${JSON.stringify(h.v)}, expected ${JOURNAL_FILE_VERSION}`);
   if (typeof h.session !== 'string' || !Array.isArray(h.chunks)) throw new Error('journal file: header lacks session or chunks');
-  const chunks: JournalChunk[] = [];
-  let at = 4 + hlen;
+  const chunks: ChunkIndexEntry[] = [];
+  let at = hlen;
   for (const c of h.chunks as unknown[]) {
     if (!Array.isArray(c) || c.length !== 3 || !c.every((x) => Number.isSafeInteger(x) && (x as number) >= 0))
       throw new Error('journal file: bad chunk index entry');
     const [first, last, bytes] = c as [number, number, number];
-    if (at + bytes > buf.length) throw new Error(`journal file: truncated (chunk ${first}..${last})`);
-    chunks.push({ first, last, payload: buf.subarray(at, at + bytes) });
+    if (at + bytes > fileBytes) throw new Error(`journal file: truncated (chunk ${first}..${last})`);
+    chunks.push({ first, last, offset: at, bytes });
     at += bytes;
   }
-  if (at !== buf.length) throw new Error(`journal file: ${buf.length - at} bytes after the last chunk`);
+  if (at !== fileBytes) throw new Error(`journal file: ${fileBytes - at} bytes after the last chunk`);
   return { session: h.session, chunks };
+}
+
+/** Read a whole saved journal held in memory; throws as {@link decodeJournalIndex} does. */
+export function decodeJournalFile(buf: Buffer): SavedJournal {
+  const index = decodeJournalIndex(buf.subarray(0, Math.min(buf.length, headerBytes(buf.subarray(0, 4)))), buf.length);
+  return {
+    session: index.session,
+    chunks: index.chunks.map((c) => ({ first: c.first, last: c.last, payload: buf.subarray(c.offset, c.offset + c.bytes) })),
+  };
 }

@@ -52,6 +52,50 @@ export interface JournalStats {
   evicted_records: number;
 }
 
+/**
+ * `first..last` (at most `maxRecords` of it) out of chunks that hold one contiguous seq range, oldest
+ * first: the records they hold, in seq order, and the parts of the request outside them. Only the
+ * chunks that overlap the request are decoded (`decode(i)`: chunk i's records, in seq order), so a
+ * reader can load them from disk one at a time (a saved journal, src/cli/session-file.ts).
+ */
+export function rangeOverChunks(
+  chunks: readonly { first: number; last: number }[],
+  first: number,
+  last: number,
+  maxRecords: number,
+  decode: (i: number) => BusRecord[],
+): JournalRange {
+  const unavailable: [number, number][] = [];
+  if (last < first) return { records: [], unavailable };
+  const end = Math.min(last, first + maxRecords - 1);
+  if (chunks.length === 0) return { records: [], unavailable: [[first, end]] };
+  const oldest = chunks[0]!.first;
+  const newest = chunks[chunks.length - 1]!.last;
+  if (first < oldest) unavailable.push([first, Math.min(end, oldest - 1)]);
+  const records: BusRecord[] = [];
+  const lo = Math.max(first, oldest);
+  const hi = Math.min(end, newest);
+  if (lo <= hi) {
+    // Chunks are contiguous and sorted: binary search the first one that holds `lo`.
+    let a = 0;
+    let b = chunks.length - 1;
+    while (a < b) {
+      const m = (a + b) >> 1;
+      if (chunks[m]!.last < lo) a = m + 1;
+      else b = m;
+    }
+    for (let i = a; i < chunks.length && chunks[i]!.first <= hi; i++) {
+      const c = chunks[i]!;
+      const recs = decode(i);
+      const from = Math.max(lo, c.first) - c.first;
+      const to = Math.min(hi, c.last) - c.first;
+      for (let k = from; k <= to; k++) records.push(recs[k]!);
+    }
+  }
+  if (end > newest) unavailable.push([Math.max(first, newest + 1), end]);
+  return { records, unavailable };
+}
+
 export class PublishJournal {
   private readonly chunks: Chunk[] = [];
   private pending: BusRecord[] = [];
@@ -142,35 +186,11 @@ export class PublishJournal {
    */
   range(session: string, first: number, last: number, maxRecords = Number.MAX_SAFE_INTEGER): JournalRange {
     this.seal();
-    const unavailable: [number, number][] = [];
-    if (last < first) return { records: [], unavailable };
-    const end = Math.min(last, first + maxRecords - 1);
-    if (session !== this.session || this.chunks.length === 0) return { records: [], unavailable: [[first, end]] };
-    const oldest = this.chunks[0]!.first;
-    const newest = this.lastChunkSeq();
-    if (first < oldest) unavailable.push([first, Math.min(end, oldest - 1)]);
-    const records: BusRecord[] = [];
-    const lo = Math.max(first, oldest);
-    const hi = Math.min(end, newest);
-    if (lo <= hi) {
-      // Chunks are contiguous and sorted: binary search the first one that holds `lo`.
-      let a = 0;
-      let b = this.chunks.length - 1;
-      while (a < b) {
-        const m = (a + b) >> 1;
-        if (this.chunks[m]!.last < lo) a = m + 1;
-        else b = m;
-      }
-      for (let i = a; i < this.chunks.length && this.chunks[i]!.first <= hi; i++) {
-        const c = this.chunks[i]!;
-        const recs = decodeBatch(c.payload);
-        const from = Math.max(lo, c.first) - c.first;
-        const to = Math.min(hi, c.last) - c.first;
-        for (let k = from; k <= to; k++) records.push(recs[k]!);
-      }
-    }
-    if (end > newest) unavailable.push([Math.max(first, newest + 1), end]);
-    return { records, unavailable };
+    if (session !== this.session)
+      return last < first
+        ? { records: [], unavailable: [] }
+        : { records: [], unavailable: [[first, Math.min(last, first + maxRecords - 1)]] };
+    return rangeOverChunks(this.chunks, first, last, maxRecords, (i) => decodeBatch(this.chunks[i]!.payload));
   }
 
   /** The chunks held, oldest first (what is pending is sealed first): for saving the journal at a clean stop. */

@@ -5,11 +5,13 @@
  * Beside it, a clean stop saves the publisher's journal (`<publisher>.journal`, src/bus/journal-file.ts),
  * from which that subscriber takes those records instead (docs/RECOVERY.md).
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Config } from '../config/schema.js';
-import { PublishJournal } from '../bus/journal.js';
-import { decodeJournalFile, encodeJournalFile } from '../bus/journal-file.js';
+import { rangeOverChunks, type PublishJournal } from '../bus/journal.js';
+import { decodeJournalIndex, encodeJournalFile, headerBytes } from '../bus/journal-file.js';
+import { decodeBatch } from '../bus/codec.js';
+import type { SavedJournalSource } from '../bus/stop-drain.js';
 
 export interface SessionFile {
   session: string;
@@ -62,18 +64,56 @@ export function writeJournalFile(cfg: Pick<Config, 'runDir'>, publisher: string,
   return bytes;
 }
 
+/** A saved journal opened for reading: chunks are read from the file as ranges ask for them. */
+export interface SavedJournalFile extends SavedJournalSource {
+  close(): void;
+}
+
+/** Exactly `n` bytes at `offset`; throws if the file ends first (it was cut after being opened). */
+function readExactly(fd: number, offset: number, n: number): Buffer {
+  const buf = Buffer.alloc(n);
+  let got = 0;
+  while (got < n) {
+    const k = readSync(fd, buf, got, n - got, offset + got);
+    if (k === 0) throw new Error(`journal file: ended ${n - got} bytes short at ${offset + got}`);
+    got += k;
+  }
+  return buf;
+}
+
 /**
  * A saved journal, or undefined when there is none or it cannot be read (then the stop reports a gap,
- * as without it). The file is read whole (up to the publisher's `journal.maxBytes`); its chunks are
- * decoded only when asked for.
+ * as without it). Only the index is read here; each range then reads and decodes just the chunks it
+ * covers, so a stopping subscriber holds a page of records, not the whole file (up to the publisher's
+ * `journal.maxBytes`). A chunk that cannot be read or decoded makes that range throw (the caller
+ * reports the rest as `saved_journal_unreadable`). Close it when done.
  */
-export function readJournalFile(cfg: Pick<Config, 'runDir'>, publisher: string): PublishJournal | undefined {
+export function openJournalFile(cfg: Pick<Config, 'runDir'>, publisher: string): SavedJournalFile | undefined {
   const f = journalFilePath(cfg, publisher);
+  let fd: number | undefined;
   try {
     if (!existsSync(f)) return undefined;
-    const saved = decodeJournalFile(readFileSync(f));
-    return PublishJournal.fromChunks(saved.session, saved.chunks);
+    fd = openSync(f, 'r');
+    const size = fstatSync(fd).size;
+    const index = decodeJournalIndex(readExactly(fd, 0, Math.min(size, headerBytes(readExactly(fd, 0, Math.min(size, 4))))), size);
+    const file = fd;
+    let closed = false;
+    return {
+      session: index.session,
+      range: (session, first, last, maxRecords = Number.MAX_SAFE_INTEGER) =>
+        session !== index.session
+          ? { records: [], unavailable: last < first ? [] : [[first, Math.min(last, first + maxRecords - 1)]] }
+          : rangeOverChunks(index.chunks, first, last, maxRecords, (i) => {
+              const c = index.chunks[i]!;
+              return decodeBatch(readExactly(file, c.offset, c.bytes));
+            }),
+      close: () => {
+        if (!closed) closeSync(file);
+        closed = true;
+      },
+    };
   } catch {
+    if (fd !== undefined) closeSync(fd);
     return undefined;
   }
 }

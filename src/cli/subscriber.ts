@@ -32,7 +32,7 @@ import { SequenceTracker } from '../core/sequence.js';
 import { GapRecovery, type LostCause } from '../bus/gap-recovery.js';
 import { DurableWatermark } from '../bus/durable-watermark.js';
 import { StopDrain, takeFromSavedJournal, unreadAtStop, type FinalSeq } from '../bus/stop-drain.js';
-import { readJournalFile, readSessionFile } from './session-file.js';
+import { openJournalFile, readSessionFile } from './session-file.js';
 import { RetransmitClient } from '../bus/retransmit.js';
 import { createRegistry, mirrorCounter, mirrorGauge, startStatusServer } from '../health/status-server.js';
 import { HEALTH_MEASUREMENT_SCHEMA, HealthWriter, RateMeter } from './health-writer.js';
@@ -661,9 +661,9 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
   const finals = new Map(pubs.map((p) => [p.name, stopping ? readSessionFile(cfg, p.name) : undefined]));
   /** Sessions of cleanly stopped publishers that this run read (a seeded resume point is not a read). */
   const endedHere = (f: FinalSeq | undefined): f is FinalSeq => f?.clean_stop === true && lastRecord.has(f.session);
-  const savedJournals = new Map<string, ReturnType<typeof readJournalFile>>();
+  const savedJournals = new Map<string, ReturnType<typeof openJournalFile>>();
   const savedJournal = (publisher: string) => {
-    if (!savedJournals.has(publisher)) savedJournals.set(publisher, readJournalFile(cfg, publisher));
+    if (!savedJournals.has(publisher)) savedJournals.set(publisher, openJournalFile(cfg, publisher));
     return savedJournals.get(publisher);
   };
   // Taking records from saved journals may last until half the phase has gone since the stop began
@@ -748,6 +748,7 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
       }
     }
   }
+  for (const j of savedJournals.values()) j?.close();
   pipelineOpen = false;
   await healthWriter.stop();
 
