@@ -61,7 +61,8 @@ test('bench e2e options: --rate max, numbers, and what it refuses', () => {
   assert.equal(o.store, 'embedded');
   assert.equal(o.flushMs, 100);
   assert.equal(e2eArgs([]).rate, 20_000);
-  assert.throws(() => e2eArgs(['--rate', 'fast']), /--rate: expected a number >= 1 or max, got "fast"/);
+  assert.throws(() => e2eArgs(['--rate', 'fast']), /--rate: expected a number >= 0 or max \(0 = max\), got "fast"/);
+  assert.equal(e2eArgs(['--rate', '0']).rate, 0);
   assert.throws(() => e2eArgs(['--help']), BenchHelp);
   assert.throws(() => e2eArgs(['--secs', '5']), BenchUsageError);
 });

@@ -4,7 +4,7 @@
  * for a grid of batch size x concurrency x gzip.
  * Building and compressing happen before the clock starts, so the figure is influxd's write path
  * plus one HTTP client; influxd's CPU time over each run is read from /proc.
- *   node --import tsx bench/ingest-influxd.ts [--points N] [--batch 5000,10000] [--conc 2,4] [--gzip 0,1] [--kind tick|depth]
+ *   node --import tsx bench/ingest-influxd.ts [--points N] [--batch 5000,20000] [--conc 2,4] [--gzip 0,1] [--kind tick|depth] (--help)
  */
 import { readFileSync } from 'node:fs';
 import { cpuSeconds, influxdPid } from './ingest.js';

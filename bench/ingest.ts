@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- ingest [--records N] [--no-gzip] [--concurrency N]`: records/s from the bus into
+ * `npm run bench -- ingest [--records N] [--no-gzip] [--concurrency N] [--rcv-hwm N]` (--help): records/s from the bus into
  * a private InfluxDB, and records lost. A publisher process (bench/bus-child.ts) puts N tick records
  * on the bus as fast as it can; this process subscribes, batches them through the StoragePipeline
  * into InfluxDB with the subscriber's settings and backpressure (waitForCapacity after each bus
@@ -53,14 +53,19 @@ export async function run(args: string[]): Promise<string> {
       records: { type: 'string', value: 'N', help: 'records to send', default: '1000000' },
       concurrency: { type: 'string', value: 'N', help: 'write requests in flight', default: '4' },
       'no-gzip': { type: 'boolean', help: 'send the line protocol uncompressed' },
-      'rcv-hwm': { type: 'string', value: 'N', help: "the subscriber socket's receive high-water mark", default: "the bus's" },
+      'rcv-hwm': {
+        type: 'string',
+        value: 'N',
+        help: "the subscriber socket's receive high-water mark (0: no limit)",
+        default: "the bus's",
+      },
     },
     args,
   );
   const count = a.num('records', 1_000_000, 1);
   const concurrency = a.num('concurrency', 4, 1);
   const gzip = !a.flag('no-gzip');
-  const rcvHwm = a.optNum('rcv-hwm', 1);
+  const rcvHwm = a.optNum('rcv-hwm', 0);
   const influx = await startInfluxd();
   const influxPid = influxdPid(influx.dir);
   const spoolDir = mkdtempSync(join(tmpdir(), 'nbpy-bench-ingest-'));

@@ -30,3 +30,12 @@ test('a file that is not a whole saved journal is refused, not half read', () =>
   assert.throws(() => decodeJournalFile(file.subarray(0, 3)), /shorter/);
   assert.throws(() => decodeJournalFile(Buffer.from('not a journal file at all')), /journal file/);
 });
+
+test('a file whose index is not one contiguous seq range is refused (a reader would skip the hole silently)', () => {
+  const chunk = (a: number, b: number) => ({ first: a, last: b, payload: encodeBatch(recs(a, b)) });
+  const file = (chunks: ReturnType<typeof chunk>[]) => Buffer.concat(encodeJournalFile('s1', chunks));
+  assert.doesNotThrow(() => decodeJournalFile(file([chunk(1, 100), chunk(101, 200)])));
+  assert.throws(() => decodeJournalFile(file([chunk(1, 100), chunk(301, 400)])), /chunk 301..400 does not follow 100/);
+  assert.throws(() => decodeJournalFile(file([chunk(101, 200), chunk(1, 100)])), /does not follow/);
+  assert.throws(() => decodeJournalFile(file([{ first: 5, last: 4, payload: encodeBatch([]) }])), /chunk 5..4 does not follow/);
+});

@@ -65,6 +65,11 @@ export function decodeJournalIndex(header: Buffer, fileBytes: number): JournalFi
     if (!Array.isArray(c) || c.length !== 3 || !c.every((x) => Number.isSafeInteger(x) && (x as number) >= 0))
       throw new Error('journal file: bad chunk index entry');
     const [first, last, bytes] = c as [number, number, number];
+    // One contiguous seq range, oldest first, as a journal holds it: a reader relies on it to name
+    // what the file lacks.
+    const prev = chunks[chunks.length - 1];
+    if (last < first || (prev && first !== prev.last + 1))
+      throw new Error(`journal file: chunk ${first}..${last} does not follow ${prev ? prev.last : 'the start'}`);
     if (at + bytes > fileBytes) throw new Error(`journal file: truncated (chunk ${first}..${last})`);
     chunks.push({ first, last, offset: at, bytes });
     at += bytes;

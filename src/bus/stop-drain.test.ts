@@ -163,6 +163,8 @@ test('takeFromSavedJournal: a part of the file that does not decode to what its 
     [rec(1), undefined],
     [rec(1), rec(2, 'other')],
     [rec(1), rec(3)],
+    // Contiguous, but not from the seq asked for (1): 2..3 would be pushed as if 1 were there.
+    [rec(2), rec(3)],
   ]) {
     const short: SavedJournalSource = { session: 'sa', range: () => ({ records: bad as BusRecord[], unavailable: [] }) };
     pushed.length = 0;

@@ -176,9 +176,11 @@ export async function takeFromSavedJournal(
     let r: { records: BusRecord[]; unavailable: [number, number][] };
     try {
       r = saved.range(u.session, seq, u.last, pageRecords);
-      // The records must be exactly the seqs the index promised, one after another.
-      const first = r.records[0]?.seq;
-      if (!r.records.every((x, i) => x !== undefined && x.session === u.session && x.seq === first! + i))
+      // The records must be exactly the seqs the index promised, one after another, from the first
+      // seq of the page the journal does not call unavailable.
+      const before = r.unavailable.find(([a]) => a === seq);
+      const first = before ? before[1] + 1 : seq;
+      if (!r.records.every((x, i) => x !== undefined && x.session === u.session && x.seq === first + i))
         throw new Error('records do not match the index');
     } catch {
       miss(seq, u.last, 'saved_journal_unreadable');

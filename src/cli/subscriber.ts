@@ -676,79 +676,83 @@ export async function runSubscriber(cfg: Config, name: string, env: NodeJS.Proce
     deadlineReached: () => clock.monoMs() >= recoverUntil,
   });
   let recoveredAtStop = 0;
-  if (recovery) {
-    // Holes still open in such a session are filled from the saved journal where it can, and the rest
-    // become gap records now, with what was held behind them released: waiting for an answer that will
-    // not come would drop them without a word.
-    if (pipelineOpen)
-      for (const [publisher, f] of finals) {
-        if (!endedHere(f)) continue;
-        const open = recovery.openRange(f.session);
-        if (open) {
-          const { recovered } = await takeFromSavedJournal(
-            savedJournal(publisher),
-            { session: f.session, first: open[0], last: open[1] },
-            takeIo((records) => {
-              recovery.recovered(f.session, records);
-              releaseRecovered();
-            }),
-          );
-          recoveredAtStop += recovered;
-        }
-        recovery.ended(f.session);
-      }
-    releaseRecovered();
-    const held = recovery.snapshot().held;
-    // Records still held (behind a hole of a publisher that may still run) are not stored now: the
-    // saved resume point (below, once the pipeline is flushed) makes the next run ask its journal.
-    if (held) log.warn({ held, open_holes: recovery.openHoles() }, 'stopping with records held behind an open sequence hole');
-  }
-  // What a cleanly stopped publisher published and this subscriber never read (the drain limit closed
-  // the intake first, or the publisher's linger ran out): taken from the journal the publisher saved
-  // at its stop, on this host; what that lacks (or what time does not allow) is stored as a gap with
-  // its exact range, ending when the publisher stopped.
   let unreadRecords = 0;
-  if (stopping && pipelineOpen) {
-    for (const u of unreadAtStop(
-      pubs.map((p) => p.name),
-      (p) => {
-        const f = finals.get(p);
-        return endedHere(f) ? f : undefined;
-      },
-      (session) => tracker.lastSeq(session),
-    )) {
-      const pc = pubs.find((p) => p.name === u.publisher)!;
-      const t = topicStats(pc.topic);
-      const { recovered, lastTaken, missing } = await takeFromSavedJournal(
-        savedJournal(u.publisher),
-        u,
-        takeIo((records) => pipeline.push(records)),
-      );
-      recoveredAtStop += recovered;
-      t.records += recovered;
-      if (lastTaken) {
-        lastEventUs.set(u.session, lastTaken.ts_event_us);
-        log.info(
-          { publisher: u.publisher, session: u.session, first: u.first, last: lastTaken.seq, recovered },
-          'stopping: read what the bus did not bring from the journal the publisher saved at its stop',
+  try {
+    if (recovery) {
+      // Holes still open in such a session are filled from the saved journal where it can, and the rest
+      // become gap records now, with what was held behind them released: waiting for an answer that will
+      // not come would drop them without a word.
+      if (pipelineOpen)
+        for (const [publisher, f] of finals) {
+          if (!endedHere(f)) continue;
+          const open = recovery.openRange(f.session);
+          if (open) {
+            const { recovered } = await takeFromSavedJournal(
+              savedJournal(publisher),
+              { session: f.session, first: open[0], last: open[1] },
+              takeIo((records) => {
+                recovery.recovered(f.session, records);
+                releaseRecovered();
+              }),
+            );
+            recoveredAtStop += recovered;
+          }
+          recovery.ended(f.session);
+        }
+      releaseRecovered();
+      const held = recovery.snapshot().held;
+      // Records still held (behind a hole of a publisher that may still run) are not stored now: the
+      // saved resume point (below, once the pipeline is flushed) makes the next run ask its journal.
+      if (held) log.warn({ held, open_holes: recovery.openHoles() }, 'stopping with records held behind an open sequence hole');
+    }
+    // What a cleanly stopped publisher published and this subscriber never read (the drain limit closed
+    // the intake first, or the publisher's linger ran out): taken from the journal the publisher saved
+    // at its stop, on this host; what that lacks (or what time does not allow) is stored as a gap with
+    // its exact range, ending when the publisher stopped.
+    if (stopping && pipelineOpen) {
+      for (const u of unreadAtStop(
+        pubs.map((p) => p.name),
+        (p) => {
+          const f = finals.get(p);
+          return endedHere(f) ? f : undefined;
+        },
+        (session) => tracker.lastSeq(session),
+      )) {
+        const pc = pubs.find((p) => p.name === u.publisher)!;
+        const t = topicStats(pc.topic);
+        const { recovered, lastTaken, missing } = await takeFromSavedJournal(
+          savedJournal(u.publisher),
+          u,
+          takeIo((records) => pipeline.push(records)),
         );
-      }
-      for (const [first, last, cause] of missing) {
-        const context = { ...lastRecord.get(u.session)!, ts_event_us: u.endUs };
-        const n = last - first + 1;
-        unreadRecords += n;
-        seqGapRecords++;
-        t.gaps++;
-        t.missing += n;
-        log.warn(
-          { publisher: u.publisher, session: u.session, first, last, records: n, cause },
-          'stopping: the publisher stopped before this subscriber read the rest of its session; stored as a gap',
-        );
-        pipeline.push([sequenceGapRecord(context, first, last, lastEventUs.get(u.session) ?? 0, name, clock.nowUs())]);
+        recoveredAtStop += recovered;
+        t.records += recovered;
+        if (lastTaken) {
+          lastEventUs.set(u.session, lastTaken.ts_event_us);
+          log.info(
+            { publisher: u.publisher, session: u.session, first: u.first, last: lastTaken.seq, recovered },
+            'stopping: read what the bus did not bring from the journal the publisher saved at its stop',
+          );
+        }
+        for (const [first, last, cause] of missing) {
+          const context = { ...lastRecord.get(u.session)!, ts_event_us: u.endUs };
+          const n = last - first + 1;
+          unreadRecords += n;
+          seqGapRecords++;
+          t.gaps++;
+          t.missing += n;
+          log.warn(
+            { publisher: u.publisher, session: u.session, first, last, records: n, cause },
+            'stopping: the publisher stopped before this subscriber read the rest of its session; stored as a gap',
+          );
+          pipeline.push([sequenceGapRecord(context, first, last, lastEventUs.get(u.session) ?? 0, name, clock.nowUs())]);
+        }
       }
     }
+  } finally {
+    // Open saved journals are closed however the stop goes.
+    for (const j of savedJournals.values()) j?.close();
   }
-  for (const j of savedJournals.values()) j?.close();
   pipelineOpen = false;
   await healthWriter.stop();
 
