@@ -40,3 +40,14 @@ test('waitForOutput: sees output printed before it was called', async () => {
   const res = await collect(child, 10_000);
   assert.equal(res.code, null);
 });
+
+test('waitForOutput: a child that ends without printing the pattern fails the wait at once, with its code and stderr', async () => {
+  const child = node("console.log('starting'); console.error('boom: bad config'); process.exit(5)");
+  track(child);
+  const t0 = Date.now();
+  await assert.rejects(
+    waitForOutput(child, /ready/, 60_000),
+    /the process ended \(code 5, signal none\) before printing \/ready\/; stderr: boom: bad config/,
+  );
+  assert.ok(Date.now() - t0 < 10_000, 'not waited for until the timeout');
+});

@@ -69,8 +69,8 @@ interface Output {
   closed: boolean;
 }
 const outputs = new WeakMap<ChildProcess, Output>();
-/** Per stream, the last this many characters are kept. */
-const MAX_KEPT = 8 * 1024 * 1024;
+/** Per stream, at least the last this many characters are kept (trimmed when twice as many have come). */
+const MAX_KEPT = 1024 * 1024;
 
 /**
  * Read a child's output from its start and note its exit. Without it, output printed before a test
@@ -83,7 +83,8 @@ export function track(child: ChildProcess): Output {
   if (known) return known;
   const out: Output = { stdout: '', stderr: '', closed: false };
   outputs.set(child, out);
-  const keep = (s: string) => (s.length > MAX_KEPT ? s.slice(-MAX_KEPT) : s);
+  // Trimming only past twice the bound keeps a chatty child from costing a copy of the kept text per chunk.
+  const keep = (s: string) => (s.length > 2 * MAX_KEPT ? s.slice(-MAX_KEPT) : s);
   child.stdout?.on('data', (d: Buffer) => (out.stdout = keep(out.stdout + d.toString())));
   child.stderr?.on('data', (d: Buffer) => (out.stderr = keep(out.stderr + d.toString())));
   if (child.exitCode !== null || child.signalCode !== null) out.exit = { code: child.exitCode, signal: child.signalCode };
@@ -104,7 +105,7 @@ export function collect(child: ChildProcess, timeoutMs = 60_000): Promise<RunRes
         setImmediate(done);
         return;
       }
-      const t = setTimeout(done, 1000);
+      const t = setTimeout(done, stretch(1000));
       child.once('close', () => {
         clearTimeout(t);
         done();
@@ -136,22 +137,46 @@ export async function runNbpy(
   return collect(spawnNbpy(args, opts), opts.timeoutMs);
 }
 
-/** Wait until the child's stdout (from its start) matches `pattern`; resolves with that stdout. */
+/**
+ * Wait until the child's stdout (from its start) matches `pattern`; resolves with that stdout. A child
+ * that ends first fails the wait at once, with its exit code and stderr.
+ */
 export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
   const out = track(child);
   return new Promise((resolve, reject) => {
-    if (pattern.test(out.stdout)) return resolve(out.stdout);
-    // Registered after track's listener, so out.stdout already holds each chunk seen here.
-    const on = () => {
-      if (!pattern.test(out.stdout)) return;
+    let settled = false;
+    const end = (err?: Error) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       child.stdout?.off('data', on);
-      resolve(out.stdout);
+      child.off('exit', exited);
+      if (err) reject(err);
+      else resolve(out.stdout);
     };
-    const timer = setTimeout(() => {
-      child.stdout?.off('data', on);
-      reject(new Error(`timed out waiting for ${pattern}; got: ${out.stdout.slice(-1000)}; stderr: ${out.stderr.slice(-1000)}`));
-    }, stretch(timeoutMs));
+    // Registered after track's listener, so out.stdout already holds each chunk seen here.
+    const on = () => {
+      if (pattern.test(out.stdout)) end();
+    };
+    const exited = () => {
+      // What it printed last may still be in the pipe: collect() waits for that.
+      void collect(child, 10_000).then(() =>
+        pattern.test(out.stdout)
+          ? end()
+          : end(
+              new Error(
+                `the process ended (code ${out.exit?.code ?? 'none'}, signal ${out.exit?.signal ?? 'none'}) before printing ${pattern}; stderr: ${out.stderr.slice(-1500)}; stdout: ${out.stdout.slice(-1000)}`,
+              ),
+            ),
+      );
+    };
+    const timer = setTimeout(
+      () => end(new Error(`timed out waiting for ${pattern}; got: ${out.stdout.slice(-1000)}; stderr: ${out.stderr.slice(-1000)}`)),
+      stretch(timeoutMs),
+    );
+    if (pattern.test(out.stdout)) return end();
     child.stdout?.on('data', on);
+    if (out.exit) exited();
+    else child.once('exit', exited);
   });
 }
