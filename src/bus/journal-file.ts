@@ -15,11 +15,6 @@ export const JOURNAL_FILE_VERSION = 1;
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
-export interface SavedJournal {
-  session: string;
-  chunks: JournalChunk[];
-}
-
 /** The file's bytes as a list of buffers (header, then the payloads as they are: nothing is copied). */
 export function encodeJournalFile(session: string, chunks: readonly JournalChunk[]): Buffer[] {
   const header = packr.pack({ v: JOURNAL_FILE_VERSION, session, chunks: chunks.map((c) => [c.first, c.last, c.payload.length]) });
@@ -76,13 +71,4 @@ export function decodeJournalIndex(header: Buffer, fileBytes: number): JournalFi
   }
   if (at !== fileBytes) throw new Error(`journal file: ${fileBytes - at} bytes after the last chunk`);
   return { session: h.session, chunks };
-}
-
-/** Read a whole saved journal held in memory; throws as {@link decodeJournalIndex} does. */
-export function decodeJournalFile(buf: Buffer): SavedJournal {
-  const index = decodeJournalIndex(buf.subarray(0, Math.min(buf.length, headerBytes(buf.subarray(0, 4)))), buf.length);
-  return {
-    session: index.session,
-    chunks: index.chunks.map((c) => ({ first: c.first, last: c.last, payload: buf.subarray(c.offset, c.offset + c.bytes) })),
-  };
 }

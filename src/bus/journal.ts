@@ -199,25 +199,6 @@ export class PublishJournal {
     return this.chunks;
   }
 
-  /** A journal holding exactly `chunks` (one contiguous seq range, oldest first), never evicting: a saved journal read back. */
-  static fromChunks(session: string, chunks: readonly JournalChunk[]): PublishJournal {
-    const j = new PublishJournal(session, {
-      maxRecords: Number.MAX_SAFE_INTEGER,
-      maxAgeMs: Number.POSITIVE_INFINITY,
-      maxBytes: Number.POSITIVE_INFINITY,
-      nowMs: () => 0,
-    });
-    for (const c of chunks) {
-      const newest = j.lastChunkSeq();
-      if (c.last < c.first || (newest !== 0 && c.first !== newest + 1))
-        throw new Error(`journal: chunk ${c.first}..${c.last} does not follow ${newest}`);
-      j.chunks.push({ first: c.first, last: c.last, atMs: 0, payload: c.payload });
-      j.bytes += c.payload.length;
-      j.count += c.last - c.first + 1;
-    }
-    return j;
-  }
-
   stats(): JournalStats {
     const pendingFirst = this.pending[0]?.seq ?? 0;
     const pendingLast = this.pending[this.pending.length - 1]?.seq ?? 0;
