@@ -186,11 +186,10 @@ export class PublishJournal {
    */
   range(session: string, first: number, last: number, maxRecords = Number.MAX_SAFE_INTEGER): JournalRange {
     this.seal();
-    if (session !== this.session)
-      return last < first
-        ? { records: [], unavailable: [] }
-        : { records: [], unavailable: [[first, Math.min(last, first + maxRecords - 1)]] };
-    return rangeOverChunks(this.chunks, first, last, maxRecords, (i) => decodeBatch(this.chunks[i]!.payload));
+    // Another session's seqs are all unavailable: as from an empty journal.
+    return rangeOverChunks(session === this.session ? this.chunks : [], first, last, maxRecords, (i) =>
+      decodeBatch(this.chunks[i]!.payload),
+    );
   }
 
   /** The chunks held, oldest first (what is pending is sealed first): for saving the journal at a clean stop. */

@@ -119,7 +119,7 @@ export function unreadAtStop(
   return out;
 }
 
-/** What {@link takeFromSavedJournal} needs of a saved journal (a PublishJournal read back from disk). */
+/** What {@link takeFromSavedJournal} needs of a saved journal (openJournalFile in src/cli/session-file.ts reads one from disk). */
 export interface SavedJournalSource {
   readonly session: string;
   range(session: string, first: number, last: number, maxRecords?: number): { records: BusRecord[]; unavailable: [number, number][] };

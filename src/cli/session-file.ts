@@ -100,13 +100,12 @@ export function openJournalFile(cfg: Pick<Config, 'runDir'>, publisher: string):
     let closed = false;
     return {
       session: index.session,
+      // Another session's seqs are all unavailable: as from an empty journal.
       range: (session, first, last, maxRecords = Number.MAX_SAFE_INTEGER) =>
-        session !== index.session
-          ? { records: [], unavailable: last < first ? [] : [[first, Math.min(last, first + maxRecords - 1)]] }
-          : rangeOverChunks(index.chunks, first, last, maxRecords, (i) => {
-              const c = index.chunks[i]!;
-              return decodeBatch(readExactly(file, c.offset, c.bytes));
-            }),
+        rangeOverChunks(session === index.session ? index.chunks : [], first, last, maxRecords, (i) => {
+          const c = index.chunks[i]!;
+          return decodeBatch(readExactly(file, c.offset, c.bytes));
+        }),
       close: () => {
         if (!closed) closeSync(file);
         closed = true;
